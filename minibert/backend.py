@@ -1,0 +1,114 @@
+"""The only file that knows NumPy from CuPy.
+
+Kernels never import NumPy or CuPy directly to *create* arrays: they ask
+``get_xp(x)`` for the array module that owns their input, so the same code runs on
+the CPU (NumPy) and on an NVIDIA GPU (CuPy), the way DeZero's ``get_array_module``
+does. Moving data between the two is explicit: ``to_device(x, "cuda")`` and
+``to_numpy(x)``.
+
+Device names: ``"cpu"`` (NumPy) and ``"cuda"`` (CuPy). The default device comes from
+the environment variable ``MINIBERT_DEVICE`` (``cpu`` when unset).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import DeviceError
+
+_cupy = None  # the cupy module once imported and checked; None until then
+
+
+def _import_cupy():
+    """Import CuPy and check a GPU is usable; one clear error otherwise."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy  # noqa: PLC0415  (optional dependency, imported on demand)
+    except ImportError as exc:
+        raise DeviceError(
+            "device 'cuda' needs CuPy, which is not installed: "
+            "pip install 'minibert[gpu]' (CuPy for CUDA 12), or use device 'cpu'"
+        ) from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing or broken
+        raise DeviceError(f"device 'cuda': CuPy is installed but no usable GPU was found ({exc})") from exc
+    if count < 1:
+        raise DeviceError("device 'cuda': CuPy is installed but this machine has no GPU")
+    _cupy = cupy
+    return cupy
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _import_cupy()
+    except DeviceError:
+        return False
+    return True
+
+
+def normalize_device(device: str | None) -> str:
+    """Turn ``None``/``"gpu"``/``"cuda:0"`` etc. into ``"cpu"`` or ``"cuda"``."""
+    if device is None:
+        device = os.environ.get("MINIBERT_DEVICE", "cpu") or "cpu"
+    name = str(device).strip().lower()
+    if name in ("cpu", "numpy"):
+        return "cpu"
+    if name in ("cuda", "gpu", "cupy") or name.startswith("cuda:"):
+        return "cuda"
+    raise DeviceError(f"unknown device {device!r}: use 'cpu' or 'cuda'")
+
+
+def default_device() -> str:
+    """The device named by ``MINIBERT_DEVICE`` (``"cpu"`` when unset)."""
+    return normalize_device(None)
+
+
+def get_xp(*arrays):
+    """The array module (``numpy`` or ``cupy``) that owns the given arrays.
+
+    A kernel calls ``xp = get_xp(x)`` and then writes ``xp.exp``, ``xp.matmul``...
+    so it works on either backend. Plain Python numbers are ignored.
+    """
+    for a in arrays:
+        if isinstance(a, np.ndarray) or np.isscalar(a) or a is None:
+            continue
+        module = type(a).__module__
+        if module.startswith("cupy"):
+            return _import_cupy()
+    return np
+
+
+def device_of(x) -> str:
+    """``"cuda"`` for a CuPy array, ``"cpu"`` otherwise."""
+    return "cuda" if get_xp(x) is not np else "cpu"
+
+
+def to_device(x, device: str | None = None):
+    """Copy an array to ``device`` (``"cpu"`` or ``"cuda"``); a no-op when already there."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return to_numpy(x)
+    cp = _import_cupy()
+    return cp.asarray(x)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy array from a NumPy or CuPy array (or anything ``np.asarray`` takes)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if type(x).__module__.startswith("cupy"):
+        return x.get()
+    return np.asarray(x)
+
+
+def seed(value: int) -> None:
+    """Seed NumPy's (and, when loaded, CuPy's) global random generators."""
+    np.random.seed(value)
+    if _cupy is not None:
+        _cupy.random.seed(value)

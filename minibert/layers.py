@@ -1,0 +1,211 @@
+"""Parameters and modules: the thin bookkeeping around the kernels in functional.py.
+
+A ``Parameter`` is an array (``.data``) with room for its gradient (``.grad``) and a
+flag saying whether training may change it (``.requires_grad``). A ``Module`` owns
+parameters and sub-modules as plain attributes; ``named_parameters()`` walks them in
+the order they were assigned and names them the way Hugging Face checkpoints do
+(``encoder.layer.0.attention.self.query.weight``), so loading a checkpoint is a
+one-to-one copy.
+
+Modules hold no math of their own: ``forward`` calls a kernel and keeps its cache for
+the backward pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from . import functional as F
+
+
+class Parameter:
+    """A trainable array: ``data`` (NumPy or CuPy), ``grad`` (same shape, or None)."""
+
+    def __init__(self, data, requires_grad: bool = True):
+        self.data = data
+        self.grad = None
+        self.requires_grad = requires_grad
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
+
+
+class Module:
+    """Base class: finds its parameters and sub-modules among its attributes."""
+
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    # -- walking the tree ---------------------------------------------------------------
+    def named_children(self):
+        """(name, module) for each direct sub-module, in assignment order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def named_modules(self, prefix: str = ""):
+        """(dotted name, module) for this module and every module below it."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self, prefix: str = ""):
+        """(dotted name, Parameter) for every parameter, Hugging Face naming."""
+        for name, value in vars(self).items():
+            full = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, Parameter):
+                yield full, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(full)
+
+    def parameters(self):
+        """Every Parameter, in the order of named_parameters()."""
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """How many numbers the parameters hold (only trainable ones when asked)."""
+        return sum(int(p.data.size) for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # -- modes and devices --------------------------------------------------------------
+    def train(self, mode: bool = True):
+        """Training mode (dropout active) for this module and all below it."""
+        for _, module in self.named_modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: dropout off, outputs deterministic."""
+        return self.train(False)
+
+    def zero_grad(self):
+        """Forget accumulated gradients."""
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device: str | None):
+        """Move every parameter to ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy); returns self."""
+        device = backend.normalize_device(device)
+        for p in self.parameters():
+            p.data = backend.to_device(p.data, device)
+            if p.grad is not None:
+                p.grad = backend.to_device(p.grad, device)
+        return self
+
+    @property
+    def device(self) -> str:
+        params = self.parameters()
+        return backend.device_of(params[0].data) if params else "cpu"
+
+    @property
+    def dtype(self):
+        params = self.parameters()
+        return params[0].data.dtype if params else np.dtype(np.float32)
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{name: NumPy array} of every parameter (always on the host)."""
+        return {name: backend.to_numpy(p.data) for name, p in self.named_parameters()}
+
+
+class ModuleList(Module):
+    """A list of modules named "0", "1", ... (``encoder.layer.3...``)."""
+
+    def __init__(self, modules):
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+        self._len = len(modules)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, i: int) -> Module:
+        if not -self._len <= i < self._len:
+            raise IndexError(f"index {i} out of range for ModuleList of length {self._len}")
+        return getattr(self, str(i % self._len))
+
+    def __iter__(self):
+        return (getattr(self, str(i)) for i in range(self._len))
+
+
+def _normal(rng, shape, std, dtype):
+    return (rng.standard_normal(shape) * std).astype(dtype)
+
+
+class Linear(Module):
+    """y = x W^T + b;  W: [out, in], b: [out]."""
+
+    def __init__(self, in_features: int, out_features: int, rng, std: float = 0.02, dtype=np.float32):
+        self.weight = Parameter(_normal(rng, (out_features, in_features), std, dtype))
+        self.bias = Parameter(np.zeros(out_features, dtype=dtype))
+        self._cache = None
+
+    def forward(self, x):
+        y, self._cache = F.linear(x, self.weight.data, self.bias.data)
+        return y
+
+
+class Embedding(Module):
+    """A lookup table of V rows of width H."""
+
+    def __init__(self, num_embeddings: int, dim: int, rng, std: float = 0.02, dtype=np.float32):
+        self.weight = Parameter(_normal(rng, (num_embeddings, dim), std, dtype))
+        self._cache = None
+
+    def forward(self, ids):
+        y, self._cache = F.embedding(ids, self.weight.data)
+        return y
+
+
+class LayerNorm(Module):
+    """LayerNorm over the last axis with a learned scale (``weight``) and shift (``bias``)."""
+
+    def __init__(self, dim: int, eps: float, dtype=np.float32):
+        self.weight = Parameter(np.ones(dim, dtype=dtype))
+        self.bias = Parameter(np.zeros(dim, dtype=dtype))
+        self.eps = eps
+        self._cache = None
+
+    def forward(self, x):
+        y, self._cache = F.layer_norm(x, self.weight.data, self.bias.data, self.eps)
+        return y
+
+
+class Dropout(Module):
+    """Inverted dropout with probability p; the identity in eval mode.
+
+    Its random generator lives on the same backend as its input (created on first use
+    from ``seed``), so masks are reproducible on the CPU for a given seed.
+    """
+
+    def __init__(self, p: float, seed: int = 0):
+        self.p = float(p)
+        self.seed = seed
+        self._rngs = {}  # array module name -> generator
+        self._cache = None
+
+    def rng_for(self, x):
+        xp = backend.get_xp(x)
+        if xp.__name__ not in self._rngs:
+            self._rngs[xp.__name__] = xp.random.default_rng(self.seed)
+        return self._rngs[xp.__name__]
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._cache = None
+            return x
+        y, self._cache = F.dropout(x, self.p, self.rng_for(x), training=True)
+        return y

@@ -1,0 +1,316 @@
+"""BERT, module by module, named exactly as Hugging Face names its checkpoints.
+
+    BertModel
+      embeddings      word + position + token type, then LayerNorm and dropout
+      encoder.layer.N one transformer layer (x L):
+        attention.self      multi-head self-attention (query, key, value projections)
+        attention.output    dense + dropout + residual + LayerNorm
+        intermediate        dense H -> I, then GELU
+        output              dense I -> H + dropout + residual + LayerNorm
+      pooler          tanh(dense(hidden state of [CLS]))
+    BertForSequenceClassification
+      bert            a BertModel
+      dropout, classifier   logits = classifier(dropout(pooler_output))
+
+Shape legend: B batch, T tokens, H hidden, NH heads, HS head size, I intermediate,
+V vocabulary, C classes, L layers. Every forward keeps its kernels' caches for backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import backend
+from . import functional as F
+from .config import GELU_EXACT, BertConfig
+from .errors import InputError
+from .layers import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList
+
+
+@dataclass
+class BertModelOutput:
+    """What BertModel returns.
+
+    last_hidden_state: [B, T, H]   pooler_output: [B, H]
+    hidden_states: L+1 arrays [B, T, H] (embeddings, then each layer), when asked
+    attentions: L arrays [B, NH, T, T] (softmax probabilities), when asked
+    """
+
+    last_hidden_state: object
+    pooler_output: object
+    hidden_states: list | None = None
+    attentions: list | None = None
+
+
+@dataclass
+class SequenceClassifierOutput:
+    """What BertForSequenceClassification returns: logits [B, C] (and loss when labels are given)."""
+
+    logits: object
+    loss: object = None
+    hidden_states: list | None = None
+    attentions: list | None = None
+    pooler_output: object = field(default=None, repr=False)
+
+
+class BertEmbeddings(Module):
+    """x = LayerNorm(word[ids] + position[0..T-1] + token_type[types]), then dropout."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        std = config.initializer_range
+        self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, rng, std, dtype)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size, rng, std, dtype)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size, rng, std, dtype)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps, dtype)
+        self.dropout = Dropout(config.hidden_dropout_prob, seed=int(rng.integers(2**31)))
+
+    def forward(self, input_ids, token_type_ids):
+        xp = backend.get_xp(self.word_embeddings.weight.data)
+        T = input_ids.shape[1]
+        position_ids = xp.arange(T)[None, :]  # [1, T]: 0, 1, ..., T-1 for every sequence
+        x = self.word_embeddings(input_ids)  # [B, T, H]
+        x = x + self.position_embeddings(position_ids)  # [1, T, H] broadcasts over B
+        x = x + self.token_type_embeddings(token_type_ids)  # [B, T, H]
+        x = self.LayerNorm(x)  # applied, not added: each token vector normalised
+        return self.dropout(x)
+
+
+class BertSelfAttention(Module):
+    """Multi-head self-attention: every token looks at every (non-padding) token.
+
+    q, k, v = x Wq^T + bq, ...  (each [B, T, H], split into NH heads of HS)
+    context = softmax(q k^T / sqrt(HS) + mask) v, heads merged back to [B, T, H]
+    """
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        H, std = config.hidden_size, config.initializer_range
+        self.num_heads = config.num_attention_heads
+        self.query = Linear(H, H, rng, std, dtype)
+        self.key = Linear(H, H, rng, std, dtype)
+        self.value = Linear(H, H, rng, std, dtype)
+        self.dropout = Dropout(config.attention_probs_dropout_prob, seed=int(rng.integers(2**31)))
+        self._cache = None
+        self.probs = None  # [B, NH, T, T] of the last forward, for inspection
+
+    def forward(self, x, mask_bias):
+        q = F.split_heads(self.query(x), self.num_heads)  # [B, T, H] -> [B, NH, T, HS]
+        k = F.split_heads(self.key(x), self.num_heads)  # [B, NH, T, HS]
+        v = F.split_heads(self.value(x), self.num_heads)  # [B, NH, T, HS]
+        rng = self.dropout.rng_for(x) if self.training and self.dropout.p > 0 else None
+        context, self.probs, self._cache = F.scaled_dot_product_attention(
+            q, k, v, mask_bias, self.dropout.p, rng, self.training
+        )  # context: [B, NH, T, HS]
+        return F.merge_heads(context)  # [B, T, H]
+
+
+class BertSelfOutput(Module):
+    """y = LayerNorm(dropout(dense(context)) + x): projection, residual, normalisation."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        self.dense = Linear(config.hidden_size, config.hidden_size, rng, config.initializer_range, dtype)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps, dtype)
+        self.dropout = Dropout(config.hidden_dropout_prob, seed=int(rng.integers(2**31)))
+
+    def forward(self, context, residual):
+        h = self.dropout(self.dense(context))  # [B, T, H]
+        return self.LayerNorm(h + residual)  # [B, T, H]
+
+
+class BertAttention(Module):
+    """Self-attention followed by its output block."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        # Named "self" because the checkpoints say attention.self.query...; read
+        # `self.self` as "this block's self-attention".
+        self.self = BertSelfAttention(config, rng, dtype)
+        self.output = BertSelfOutput(config, rng, dtype)
+
+    def forward(self, x, mask_bias):
+        return self.output(self.self(x, mask_bias), x)  # [B, T, H]
+
+
+class BertIntermediate(Module):
+    """The feed-forward block's first half: GELU(dense(x)), H -> I."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        self.dense = Linear(config.hidden_size, config.intermediate_size, rng, config.initializer_range, dtype)
+        self.exact_gelu = config.hidden_act in GELU_EXACT
+        self._cache = None
+
+    def forward(self, x):
+        h = self.dense(x)  # [B, T, H] -> [B, T, I]
+        y, self._cache = F.gelu(h) if self.exact_gelu else F.gelu_tanh(h)
+        return y  # [B, T, I]
+
+
+class BertOutput(Module):
+    """The feed-forward block's second half: LayerNorm(dropout(dense(h)) + x), I -> H."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        self.dense = Linear(config.intermediate_size, config.hidden_size, rng, config.initializer_range, dtype)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps, dtype)
+        self.dropout = Dropout(config.hidden_dropout_prob, seed=int(rng.integers(2**31)))
+
+    def forward(self, h, residual):
+        y = self.dropout(self.dense(h))  # [B, T, I] -> [B, T, H]
+        return self.LayerNorm(y + residual)  # [B, T, H]
+
+
+class BertLayer(Module):
+    """One transformer layer: attention block, then feed-forward block."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        self.attention = BertAttention(config, rng, dtype)
+        self.intermediate = BertIntermediate(config, rng, dtype)
+        self.output = BertOutput(config, rng, dtype)
+
+    def forward(self, x, mask_bias):
+        a = self.attention(x, mask_bias)  # [B, T, H]
+        return self.output(self.intermediate(a), a)  # [B, T, H]
+
+
+class BertEncoder(Module):
+    """L transformer layers applied in turn."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        self.layer = ModuleList([BertLayer(config, rng, dtype) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, x, mask_bias, output_hidden_states=False):
+        hidden_states = [x] if output_hidden_states else None
+        for layer in self.layer:
+            x = layer(x, mask_bias)  # [B, T, H]
+            if output_hidden_states:
+                hidden_states.append(x)
+        return x, hidden_states
+
+
+class BertPooler(Module):
+    """pooled = tanh(dense(h_[CLS])): a summary vector trained for next-sentence prediction."""
+
+    def __init__(self, config: BertConfig, rng, dtype):
+        self.dense = Linear(config.hidden_size, config.hidden_size, rng, config.initializer_range, dtype)
+        self._cache = None
+
+    def forward(self, hidden):
+        cls = hidden[:, 0]  # [B, T, H] -> [B, H]: the [CLS] token of every sequence
+        y, self._cache = F.tanh(self.dense(cls))
+        return y  # [B, H]
+
+
+def _as_int_array(name: str, value, batch_shape=None):
+    """Validate a model input on the host and move it to the model's backend."""
+    arr = backend.to_numpy(value) if not isinstance(value, (list, tuple)) else np.asarray(value)
+    if arr.dtype == object:
+        raise InputError(f"{name} must be a rectangular array of integers (are the rows of different lengths?)")
+    if arr.ndim == 1:
+        arr = arr[None, :]  # a single sequence: a batch of one
+    if arr.ndim != 2:
+        raise InputError(f"{name} must have shape [batch, tokens], got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, np.bool_):
+        raise InputError(f"{name} must hold integers, got dtype {arr.dtype}")
+    if batch_shape is not None and arr.shape != batch_shape:
+        raise InputError(f"{name} has shape {arr.shape}, but input_ids has shape {batch_shape}")
+    return arr.astype(np.int64, copy=False)
+
+
+class BertModel(Module):
+    """The BERT encoder: token ids in, one contextual vector per token out.
+
+    Build one from a config (random weights, N(0, initializer_range)) or load official
+    weights with ``BertModel.from_pretrained(folder)``.
+    """
+
+    def __init__(self, config: BertConfig, dtype=np.float32, seed: int = 0):
+        self.config = config
+        dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        self.embeddings = BertEmbeddings(config, rng, dtype)
+        self.encoder = BertEncoder(config, rng, dtype)
+        self.pooler = BertPooler(config, rng, dtype)
+
+    @classmethod
+    def from_pretrained(cls, path=None, dtype=np.float32, device=None, strict=False, **kwargs):
+        """Load a model folder (or the default, ``"minilm"``); see :mod:`minibert.pretrained`."""
+        from .pretrained import from_pretrained  # noqa: PLC0415 (pretrained imports this module)
+
+        return from_pretrained(cls, path, dtype=dtype, device=device, strict=strict, **kwargs)
+
+    def prepare_inputs(self, input_ids, attention_mask=None, token_type_ids=None):
+        """Check the inputs on the host (clear errors) and move them to the model's device.
+
+        Returns (input_ids, attention_mask, token_type_ids) as int64 arrays [B, T].
+        """
+        cfg = self.config
+        ids = _as_int_array("input_ids", input_ids)
+        B, T = ids.shape
+        if T == 0:
+            raise InputError("input_ids is empty: every sequence needs at least one token ([CLS])")
+        if T > cfg.max_position_embeddings:
+            raise InputError(
+                f"input_ids has {T} tokens but the model has only {cfg.max_position_embeddings} "
+                "positions (max_position_embeddings): truncate, e.g. tokenizer(..., max_length=...)"
+            )
+        if ids.min() < 0 or ids.max() >= cfg.vocab_size:
+            bad = int(ids.max()) if ids.max() >= cfg.vocab_size else int(ids.min())
+            raise InputError(f"input_ids holds id {bad}, outside the vocabulary [0, {cfg.vocab_size})")
+        mask = np.ones((B, T), np.int64) if attention_mask is None else _as_int_array("attention_mask", attention_mask, (B, T))
+        types = np.zeros((B, T), np.int64) if token_type_ids is None else _as_int_array("token_type_ids", token_type_ids, (B, T))
+        if types.min() < 0 or types.max() >= cfg.type_vocab_size:
+            raise InputError(f"token_type_ids must be in [0, {cfg.type_vocab_size}), found {int(types.max())}")
+        device = self.device
+        return tuple(backend.to_device(a, device) for a in (ids, mask, types))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None,
+                output_hidden_states=False, output_attentions=False) -> BertModelOutput:
+        """Run BERT.
+
+        Args:
+            input_ids: [B, T] token ids (a list of lists, NumPy or CuPy array).
+            attention_mask: [B, T], 1 for real tokens and 0 for padding (all 1 when None).
+            token_type_ids: [B, T], 0 for the first segment, 1 for the second (all 0 when None).
+            output_hidden_states: also return the embeddings and every layer's output.
+            output_attentions: also return every layer's attention probabilities.
+
+        Returns:
+            BertModelOutput with last_hidden_state [B, T, H] and pooler_output [B, H].
+        """
+        ids, mask, types = self.prepare_inputs(input_ids, attention_mask, token_type_ids)
+        mask_bias = F.attention_mask_bias(mask, self.dtype)  # [B, 1, 1, T]: 0 or very negative
+        x = self.embeddings(ids, types)  # [B, T, H]
+        last, hidden_states = self.encoder(x, mask_bias, output_hidden_states)  # [B, T, H]
+        pooled = self.pooler(last)  # [B, H]
+        attentions = [layer.attention.self.probs for layer in self.encoder.layer] if output_attentions else None
+        return BertModelOutput(last, pooled, hidden_states, attentions)
+
+
+class BertForSequenceClassification(Module):
+    """BERT with a classification head: logits = classifier(dropout(pooler_output)).
+
+    Parameters are named ``bert.*`` (the encoder) and ``classifier.*`` (the head),
+    as in Hugging Face.
+    """
+
+    def __init__(self, config: BertConfig, dtype=np.float32, seed: int = 0):
+        self.config = config
+        dtype = np.dtype(dtype)
+        self.bert = BertModel(config, dtype, seed)
+        rng = np.random.default_rng(seed + 1)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = Dropout(p, seed=int(rng.integers(2**31)))
+        self.classifier = Linear(config.hidden_size, config.num_labels, rng, config.initializer_range, dtype)
+
+    @classmethod
+    def from_pretrained(cls, path=None, num_labels=None, dtype=np.float32, device=None, strict=False, **kwargs):
+        """Load a model folder; the head is new (random) unless the file holds ``classifier.*``."""
+        from .pretrained import from_pretrained  # noqa: PLC0415
+
+        return from_pretrained(cls, path, dtype=dtype, device=device, strict=strict, num_labels=num_labels, **kwargs)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None,
+                output_hidden_states=False, output_attentions=False) -> SequenceClassifierOutput:
+        """Logits [B, C] for a batch (see BertModel.forward for the arguments)."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions)
+        logits = self.classifier(self.dropout(out.pooler_output))  # [B, H] -> [B, C]
+        return SequenceClassifierOutput(logits, None, out.hidden_states, out.attentions, out.pooler_output)

@@ -1,0 +1,180 @@
+"""from_pretrained: find a model folder's files, read them, and copy the tensors into a model.
+
+A model folder holds
+    config.json (Hugging Face) or bert_config.json (Google)   the shape of the model
+    vocab.txt (+ tokenizer_config.json)                       the tokenizer
+    model.safetensors                                          the weights
+Names are mapped to minibert's (which are Hugging Face's): a leading ``bert.`` is
+stripped or added as the model class needs, old ``LayerNorm.gamma/beta`` names become
+``weight/bias``, and the ``position_ids`` buffer some files carry is skipped. Every
+shape is checked against the config before anything is copied.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .config import BertConfig
+from .errors import MinibertWarning, WeightsError
+from .formats import safetensors
+from .paths import DEFAULT_MODEL_NAME
+
+# Names that mean "the embedded default model" (see minibert.download).
+DEFAULT_ALIASES = ("minilm", "default", DEFAULT_MODEL_NAME.lower(), f"sentence-transformers/{DEFAULT_MODEL_NAME.lower()}")
+CONFIG_FILES = ("config.json", "bert_config.json")
+WEIGHTS_FILES = ("model.safetensors",)
+NOT_YET_READ = ("pytorch_model.bin", "bert_model.ckpt.index")  # formats minibert does not read yet
+ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
+
+
+def resolve_model_dir(path=None) -> Path:
+    """The model folder for ``path``: a folder, a file inside one, or a default alias.
+
+    ``None``, ``"minilm"`` or ``"all-MiniLM-L6-v2"`` name the embedded default, which is
+    downloaded on first use.
+    """
+    if path is None or str(path).strip().lower() in DEFAULT_ALIASES:
+        from .download import ensure_default_model  # noqa: PLC0415 (only when needed)
+
+        return ensure_default_model()
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return p
+    if p.is_file():
+        return p.parent
+    raise WeightsError(
+        f"no model folder at {p}: pass a folder holding config.json (or bert_config.json), vocab.txt "
+        f"and model.safetensors, or 'minilm' for the embedded default"
+    )
+
+
+def find_config_file(folder: Path) -> Path:
+    for name in CONFIG_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise WeightsError(f"{folder}: no config.json or bert_config.json in this folder")
+
+
+def find_weights_file(folder: Path) -> Path:
+    for name in WEIGHTS_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    other = [name for name in NOT_YET_READ if (folder / name).is_file()]
+    if other:
+        raise WeightsError(
+            f"{folder}: holds {other[0]}, a format this version of minibert cannot read yet; "
+            "only model.safetensors is supported for now"
+        )
+    raise WeightsError(f"{folder}: no weights file (model.safetensors) in this folder")
+
+
+def canonical_name(key: str) -> str:
+    """A checkpoint key in minibert's (Hugging Face's) naming, without the ``bert.`` prefix."""
+    if key.startswith("bert."):
+        key = key[len("bert."):]
+    key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", key)
+    return re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key)
+
+
+def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> dict:
+    """Copy ``{checkpoint key: array}`` into ``model``'s parameters, checking every shape.
+
+    Args:
+        model: a BertModel or BertForSequenceClassification.
+        tensors: the arrays read from the weights file.
+        source: the file's path, for messages.
+        strict: raise on any unexpected or missing key instead of warning.
+
+    Returns:
+        {"missing": [...], "unexpected": [...]}: model names left at their random
+        initialisation, and checkpoint keys that were not used.
+
+    Raises:
+        WeightsError: a shape that does not fit the config, encoder weights missing from
+        the file, or (with strict=True) any missing or unexpected key.
+    """
+    params = dict(model.named_parameters())
+    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in params else ""
+    assignments, unexpected = {}, []
+    for key, array in tensors.items():
+        name = canonical_name(key)
+        if name == "embeddings.position_ids":  # a buffer (0, 1, ..., P-1), not a weight
+            continue
+        target = prefix + name if name.startswith(ENCODER_PREFIXES) else name
+        if target not in params:
+            unexpected.append(key)
+            continue
+        expected = params[target].shape
+        if tuple(array.shape) != tuple(expected):
+            raise WeightsError(
+                f"{source}: tensor {key!r} has shape {tuple(array.shape)}, but the config needs "
+                f"{tuple(expected)} for {target} (do config and weights belong to the same model?)"
+            )
+        assignments[target] = array
+    missing = [name for name in params if name not in assignments]
+    encoder_missing = [n for n in missing if n[len(prefix):].startswith(("embeddings.", "encoder."))]
+    if encoder_missing:
+        layers_in_file = sorted({int(m.group(1)) for k in tensors if (m := re.search(r"encoder\.layer\.(\d+)\.", k))})
+        hint = ""
+        if layers_in_file and max(layers_in_file) + 1 != model.config.num_hidden_layers:
+            hint = (f" The config says num_hidden_layers={model.config.num_hidden_layers}, the file has "
+                    f"{max(layers_in_file) + 1} layers.")
+        raise WeightsError(
+            f"{source}: {len(encoder_missing)} encoder tensors are missing, e.g. {encoder_missing[:3]}.{hint}"
+        )
+    if strict and (missing or unexpected):
+        raise WeightsError(f"{source}: strict loading failed: missing {missing}, unexpected {unexpected}")
+    dtype = model.dtype
+    for target, array in assignments.items():
+        params[target].data = np.ascontiguousarray(array, dtype=dtype)
+    if missing:
+        warnings.warn(
+            f"{source}: {', '.join(missing)} not in the file: newly initialised at random "
+            "(train them before trusting the outputs)", MinibertWarning, stacklevel=3)
+    if unexpected:
+        warnings.warn(f"{source}: {len(unexpected)} tensors not used by {type(model).__name__}: "
+                      f"{', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}", MinibertWarning, stacklevel=3)
+    return {"missing": missing, "unexpected": unexpected}
+
+
+def load_config(path=None) -> BertConfig:
+    """The BertConfig of a model folder (or of the default model)."""
+    return BertConfig.from_json_file(find_config_file(resolve_model_dir(path)))
+
+
+def from_pretrained(cls, path=None, dtype=np.float32, device=None, strict=False, num_labels=None, seed=0):
+    """Build ``cls`` (BertModel or BertForSequenceClassification) from a model folder.
+
+    Args:
+        cls: the model class.
+        path: a model folder, or None / "minilm" for the embedded default.
+        dtype: parameter dtype (float32 by default; float64 for gradient checks).
+        device: "cpu" or "cuda" (default: $MINIBERT_DEVICE, else "cpu").
+        strict: raise instead of warning on missing or unexpected keys.
+        num_labels: classes of a classification head (default: the config's, else 2).
+        seed: seed of the random initialisation of anything the file lacks.
+    """
+    folder = resolve_model_dir(path)
+    config = BertConfig.from_json_file(find_config_file(folder))
+    if num_labels is not None:
+        config.num_labels = int(num_labels)
+        config.validate()
+    weights_file = find_weights_file(folder)
+    tensors = safetensors.load_file(weights_file)
+    model = cls(config, dtype=dtype, seed=seed)
+    load_state_dict(model, tensors, str(weights_file), strict=strict)
+    model.eval()  # like Hugging Face: a freshly loaded model is in evaluation mode
+    if device is not None or model.device != "cpu":
+        model.to(device)
+    return model
+
+
+def load_tokenizer(path=None):
+    """The BertTokenizer of a model folder (or of the default model)."""
+    from .tokenizer import BertTokenizer  # noqa: PLC0415
+
+    return BertTokenizer.from_pretrained(resolve_model_dir(path))
