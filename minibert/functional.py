@@ -84,45 +84,79 @@ def erf(x):
 # ----------------------------------------------------------------------------------------
 # Activations
 # ----------------------------------------------------------------------------------------
-def gelu(x):
-    """GELU, exact form (Hugging Face's "gelu"):  y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
-    Cache: x (the backward needs Phi(x) and the normal density at x, both from x).
+
+def gelu(x):
+    """GELU, exact form (Hugging Face's "gelu"):  y = x * Phi(x),  Phi(x) = 0.5 (1 + erf(x / sqrt 2)).
+
+    Cache: (x, Phi(x)). erf is the costliest element-wise step of the model, so its
+    value is kept for the backward instead of being computed twice.
     """
     dtype = x.dtype
-    y = dtype.type(0.5) * x * (dtype.type(1.0) + erf(x * dtype.type(1.0 / math.sqrt(2.0))))
-    return y, x
+    cdf = dtype.type(0.5) * (dtype.type(1.0) + erf(x * dtype.type(_INV_SQRT2)))  # Phi(x)
+    return x * cdf, (x, cdf)
+
+
+def gelu_backward(dy, cache):
+    """dy/dx of x Phi(x) is Phi(x) + x phi(x), phi the standard normal density."""
+    x, cdf = cache
+    xp = get_xp(x)
+    pdf = x.dtype.type(_INV_SQRT_2PI) * xp.exp(x.dtype.type(-0.5) * x * x)  # phi(x)
+    return dy * (cdf + x * pdf)
+
+
+_TANH_K = math.sqrt(2.0 / math.pi)
+_TANH_C = 0.044715
 
 
 def gelu_tanh(x):
     """GELU, tanh approximation ("gelu_new", "gelu_pytorch_tanh"; Google's 2019 BERT code):
 
-        y = 0.5 x (1 + tanh( sqrt(2/pi) (x + 0.044715 x^3) ))
+        y = 0.5 x (1 + tanh(u)),   u = sqrt(2/pi) (x + 0.044715 x^3)
 
-    Cache: x.
+    Cache: (x, tanh(u)).
     """
     xp = get_xp(x)
     dtype = x.dtype
-    inner = dtype.type(math.sqrt(2.0 / math.pi)) * (x + dtype.type(0.044715) * x * x * x)
-    y = dtype.type(0.5) * x * (dtype.type(1.0) + xp.tanh(inner))
-    return y, x
+    t = xp.tanh(dtype.type(_TANH_K) * (x + dtype.type(_TANH_C) * x * x * x))
+    return dtype.type(0.5) * x * (dtype.type(1.0) + t), (x, t)
+
+
+def gelu_tanh_backward(dy, cache):
+    """dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,  du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+    x, t = cache
+    dtype = x.dtype
+    du = dtype.type(_TANH_K) * (dtype.type(1.0) + dtype.type(3.0 * _TANH_C) * x * x)
+    half = dtype.type(0.5)
+    return dy * (half * (dtype.type(1.0) + t) + half * x * (dtype.type(1.0) - t * t) * du)
 
 
 def tanh(x):
-    """y = tanh(x) (the pooler's activation). Cache: y, since d tanh = 1 - y^2."""
+    """y = tanh(x) (the pooler's activation). Cache: y, since d tanh(x)/dx = 1 - y^2."""
     y = get_xp(x).tanh(x)
     return y, y
+
+
+def tanh_backward(dy, y):
+    return dy * (y.dtype.type(1.0) - y * y)
 
 
 def softmax(x, axis=-1):
     """Softmax along ``axis``, computed stably as exp(x - max) / sum.
 
-    Cache: y (the backward is y * (dy - sum(dy * y))).
+    Cache: y (the backward needs only the output).
     """
     xp = get_xp(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
     return y, y
+
+
+def softmax_backward(dy, y, axis=-1):
+    """dx_i = y_i (dy_i - sum_j dy_j y_j): the Jacobian diag(y) - y y^T applied to dy."""
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
 
 # ----------------------------------------------------------------------------------------
@@ -144,6 +178,22 @@ def linear(x, weight, bias=None):
     return y.reshape(*lead, weight.shape[0]), (x, weight)
 
 
+def linear_backward(dy, cache, need_dx=True, need_dweight=True):
+    """Gradients of y = x W^T + b.
+
+    dy: [..., out]  ->  dx: [..., in] (None unless need_dx), dW: [out, in], db: [out]
+    (dW and db are None unless need_dweight: a frozen layer skips that product).
+    """
+    x, weight = cache
+    dy2 = dy.reshape(-1, dy.shape[-1])  # [N, out]
+    dx = (dy2 @ weight).reshape(x.shape) if need_dx else None  # [N, out] @ [out, in]
+    if not need_dweight:
+        return dx, None, None
+    dweight = dy2.T @ x.reshape(-1, x.shape[-1])  # [out, N] @ [N, in] -> [out, in]
+    dbias = dy2.sum(axis=0)  # [out]
+    return dx, dweight, dbias
+
+
 def embedding(ids, table):
     """Row lookup: y[b, t] = table[ids[b, t]].
 
@@ -151,6 +201,27 @@ def embedding(ids, table):
     Cache: (ids, V): the backward scatters dy back into the rows that were read.
     """
     return table[ids], (ids, table.shape[0])
+
+
+def embedding_backward(dy, cache):
+    """dtable[v] = sum of dy over every position whose id is v.
+
+    dy: [B, T, H] -> dtable: [V, H]. An id that appears twice gets both gradients:
+    a plain ``dtable[ids] += dy`` would keep only one of them, so we use an unbuffered
+    scatter-add (NumPy's ``add.at``, CuPy's ``cupyx.scatter_add``).
+    """
+    ids, vocab_size = cache
+    xp = get_xp(dy)
+    H = dy.shape[-1]
+    dtable = xp.zeros((vocab_size, H), dtype=dy.dtype)
+    flat_ids, flat_dy = ids.reshape(-1), dy.reshape(-1, H)  # [B*T], [B*T, H]
+    if xp is np:
+        np.add.at(dtable, flat_ids, flat_dy)
+    else:  # CuPy
+        import cupyx  # noqa: PLC0415 (only on the GPU path)
+
+        cupyx.scatter_add(dtable, flat_ids, flat_dy)
+    return dtable
 
 
 def layer_norm(x, weight, bias, eps):
@@ -170,12 +241,30 @@ def layer_norm(x, weight, bias, eps):
     return y, (x_hat, rstd, weight)
 
 
+def layer_norm_backward(dy, cache):
+    """Gradients of LayerNorm.
+
+    With g = dy * weight (the gradient reaching x_hat):
+        dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat))
+    the two means being the paths through the mean and the variance of x.
+    dweight = sum over tokens of dy * x_hat;  dbias = sum over tokens of dy.
+    dy: [..., H] -> dx: [..., H], dweight: [H], dbias: [H]
+    """
+    x_hat, rstd, weight = cache
+    H = x_hat.shape[-1]
+    dweight = (dy * x_hat).reshape(-1, H).sum(axis=0)
+    dbias = dy.reshape(-1, H).sum(axis=0)
+    g = dy * weight  # [..., H]
+    dx = rstd * (g - g.mean(axis=-1, keepdims=True) - x_hat * (g * x_hat).mean(axis=-1, keepdims=True))
+    return dx, dweight, dbias
+
+
 def dropout(x, p, rng=None, training=True):
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
 
     Identity (and no cache) when not training or p == 0. ``rng`` is a random generator
     of x's backend (``numpy.random.Generator`` or ``cupy.random.Generator``).
-    Cache: the scaled keep-mask, reused by the backward.
+    Cache: the scaled keep-mask (0 or 1/(1-p)), reused by the backward.
     """
     if not training or p == 0.0:
         return x, None
@@ -184,6 +273,11 @@ def dropout(x, p, rng=None, training=True):
     keep = rng.random(x.shape, dtype=x.dtype) >= x.dtype.type(p)
     mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
     return x * mask, mask
+
+
+def dropout_backward(dy, mask):
+    """The same mask scales the gradient: dropped elements pass no gradient."""
+    return dy if mask is None else dy * mask
 
 
 # ----------------------------------------------------------------------------------------
@@ -196,7 +290,7 @@ def split_heads(x, num_heads):
 
 
 def merge_heads(x):
-    """[B, NH, T, HS] -> [B, T, H]: the inverse of split_heads."""
+    """[B, NH, T, HS] -> [B, T, H]: the inverse of split_heads (so also its backward)."""
     B, NH, T, HS = x.shape
     return x.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)
 
@@ -234,6 +328,27 @@ def scaled_dot_product_attention(q, k, v, mask_bias=None, dropout_p=0.0, rng=Non
     return context, probs, (q, k, v, probs, drop_mask, scale)
 
 
+def scaled_dot_product_attention_backward(dcontext, cache):
+    """Gradients of attention with respect to q, k and v (each [B, NH, T, HS]).
+
+    Backwards through the forward's steps, last first:
+        context = P' v          ->  dv = P'^T dcontext,  dP' = dcontext v^T
+        P' = dropout(P)         ->  dP = dP' * mask
+        P = softmax(S)          ->  dS = P (dP - rowsum(dP * P))
+        S = q k^T * scale + m   ->  dq = dS k * scale,  dk = dS^T q * scale
+    The mask m is a constant: padded keys have P = 0, hence dS = 0 there too.
+    """
+    q, k, v, probs, drop_mask, scale = cache
+    probs_dropped = probs if drop_mask is None else probs * drop_mask
+    dv = probs_dropped.transpose(0, 1, 3, 2) @ dcontext  # [B, NH, T, T] @ [B, NH, T, HS]
+    dprobs = dropout_backward(dcontext @ v.transpose(0, 1, 3, 2), drop_mask)  # [B, NH, T, T]
+    dscores = softmax_backward(dprobs, probs)  # [B, NH, T, T]
+    dscores *= scale
+    dq = dscores @ k  # [B, NH, T, T] @ [B, NH, T, HS] -> [B, NH, T, HS]
+    dk = dscores.transpose(0, 1, 3, 2) @ q  # [B, NH, T, HS]
+    return dq, dk, dv
+
+
 # ----------------------------------------------------------------------------------------
 # Pooling: one vector per sequence
 # ----------------------------------------------------------------------------------------
@@ -241,7 +356,7 @@ def masked_mean(hidden, attention_mask):
     """Mean of the real (non-padding) token vectors of each sequence.
 
     hidden: [B, T, H]   attention_mask: [B, T] of 0/1   ->   y: [B, H]
-    Cache: (weights [B, T, 1], T): each token's share 1/n_real (0 for padding), all the
+    Cache: the weights [B, T, 1] (1/n_real for real tokens, 0 for padding): all the
     backward needs to spread dy back over the tokens.
     """
     xp = get_xp(hidden)
@@ -249,4 +364,40 @@ def masked_mean(hidden, attention_mask):
     counts = xp.maximum(mask.sum(axis=1, keepdims=True), hidden.dtype.type(1.0))  # [B, 1, 1]; no 0/0
     weights = mask / counts  # [B, T, 1]
     y = (hidden * weights).sum(axis=1)  # [B, H]
-    return y, (weights, hidden.shape[1])
+    return y, weights
+
+
+def masked_mean_backward(dy, weights):
+    """dy: [B, H] -> dhidden: [B, T, H] = dy spread over the real tokens by their weights."""
+    return dy[:, None, :] * weights
+
+
+# ----------------------------------------------------------------------------------------
+# Loss
+# ----------------------------------------------------------------------------------------
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of integer labels under softmax(logits).
+
+    logits: [B, C]   labels: [B] integers in [0, C)   ->   loss: a 0-d array
+    loss = mean_b( logsumexp(logits_b) - logits_b[label_b] ), computed stably.
+    Cache: (probs [B, C], labels): the backward is (probs - onehot(labels)) / B.
+    """
+    xp = get_xp(logits)
+    B = logits.shape[0]
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # [B, C]; the max cancels out
+    log_norm = xp.log(xp.exp(shifted).sum(axis=-1))  # [B]
+    picked = shifted[xp.arange(B), labels]  # [B]: the logit of the right class
+    loss = (log_norm - picked).mean()
+    probs = xp.exp(shifted - log_norm[:, None])  # [B, C]
+    return loss, (probs, labels)
+
+
+def cross_entropy_backward(dloss, cache):
+    """dlogits = dloss * (probs - onehot(labels)) / B."""
+    probs, labels = cache
+    xp = get_xp(probs)
+    B = probs.shape[0]
+    dlogits = probs.copy()
+    dlogits[xp.arange(B), labels] -= probs.dtype.type(1.0)
+    dlogits *= probs.dtype.type(float(dloss) / B)
+    return dlogits

@@ -20,7 +20,11 @@ from . import functional as F
 
 
 class Parameter:
-    """A trainable array: ``data`` (NumPy or CuPy), ``grad`` (same shape, or None)."""
+    """A trainable array: ``data`` (NumPy or CuPy), ``grad`` (same shape, or None).
+
+    ``requires_grad=False`` freezes it: backward computes no gradient for it and the
+    optimizer leaves it alone.
+    """
 
     def __init__(self, data, requires_grad: bool = True):
         self.data = data
@@ -34,6 +38,15 @@ class Parameter:
     @property
     def dtype(self):
         return self.data.dtype
+
+    def accumulate(self, grad) -> None:
+        """Add a gradient to ``.grad`` (gradients accumulate until zero_grad())."""
+        if grad is None or not self.requires_grad:
+            return
+        if self.grad is None:
+            self.grad = grad
+        else:
+            self.grad += grad
 
     def __repr__(self) -> str:
         return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
@@ -49,6 +62,16 @@ class Module:
 
     def forward(self, *args, **kwargs):  # pragma: no cover - every subclass defines it
         raise NotImplementedError
+
+    def has_trainable(self) -> bool:
+        """True when some parameter of this module (or below) requires a gradient."""
+        return any(p.requires_grad for p in self.parameters())
+
+    def requires_grad_(self, flag: bool = True):
+        """Freeze (False) or unfreeze (True) every parameter of this module; returns self."""
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
 
     # -- walking the tree ---------------------------------------------------------------
     def named_children(self):
@@ -157,6 +180,13 @@ class Linear(Module):
         y, self._cache = F.linear(x, self.weight.data, self.bias.data)
         return y
 
+    def backward(self, dy, need_dx: bool = True):
+        """dy: [..., out] -> dx: [..., in] (None when not needed); accumulates dW, db."""
+        dx, dw, db = F.linear_backward(dy, self._cache, need_dx, self.weight.requires_grad or self.bias.requires_grad)
+        self.weight.accumulate(dw)
+        self.bias.accumulate(db)
+        return dx
+
 
 class Embedding(Module):
     """A lookup table of V rows of width H."""
@@ -168,6 +198,11 @@ class Embedding(Module):
     def forward(self, ids):
         y, self._cache = F.embedding(ids, self.weight.data)
         return y
+
+    def backward(self, dy) -> None:
+        """Accumulate the table's gradient (ids have no gradient, so nothing is returned)."""
+        if self.weight.requires_grad:
+            self.weight.accumulate(F.embedding_backward(dy, self._cache))
 
 
 class LayerNorm(Module):
@@ -182,6 +217,12 @@ class LayerNorm(Module):
     def forward(self, x):
         y, self._cache = F.layer_norm(x, self.weight.data, self.bias.data, self.eps)
         return y
+
+    def backward(self, dy):
+        dx, dw, db = F.layer_norm_backward(dy, self._cache)
+        self.weight.accumulate(dw)
+        self.bias.accumulate(db)
+        return dx
 
 
 class Dropout(Module):
@@ -209,3 +250,6 @@ class Dropout(Module):
             return x
         y, self._cache = F.dropout(x, self.p, self.rng_for(x), training=True)
         return y
+
+    def backward(self, dy):
+        return F.dropout_backward(dy, self._cache)

@@ -76,6 +76,13 @@ class BertEmbeddings(Module):
         x = self.LayerNorm(x)  # applied, not added: each token vector normalised
         return self.dropout(x)
 
+    def backward(self, dy) -> None:
+        """dy: [B, T, H] -> gradients of the three tables (ids have none)."""
+        dx = self.LayerNorm.backward(self.dropout.backward(dy))  # [B, T, H]
+        self.word_embeddings.backward(dx)
+        self.position_embeddings.backward(dx.sum(axis=0, keepdims=True))  # forward broadcast [1, T, H] over B
+        self.token_type_embeddings.backward(dx)
+
 
 class BertSelfAttention(Module):
     """Multi-head self-attention: every token looks at every (non-padding) token.
@@ -104,6 +111,15 @@ class BertSelfAttention(Module):
         )  # context: [B, NH, T, HS]
         return F.merge_heads(context)  # [B, T, H]
 
+    def backward(self, dy):
+        """dy: [B, T, H] -> dx: [B, T, H], the sum of the paths through q, k and v."""
+        dcontext = F.split_heads(dy, self.num_heads)  # [B, NH, T, HS]: merge_heads undone
+        dq, dk, dv = F.scaled_dot_product_attention_backward(dcontext, self._cache)  # each [B, NH, T, HS]
+        dx = self.query.backward(F.merge_heads(dq))  # [B, T, H]
+        dx += self.key.backward(F.merge_heads(dk))
+        dx += self.value.backward(F.merge_heads(dv))
+        return dx
+
 
 class BertSelfOutput(Module):
     """y = LayerNorm(dropout(dense(context)) + x): projection, residual, normalisation."""
@@ -117,6 +133,11 @@ class BertSelfOutput(Module):
         h = self.dropout(self.dense(context))  # [B, T, H]
         return self.LayerNorm(h + residual)  # [B, T, H]
 
+    def backward(self, dy):
+        """Returns (dcontext, dresidual): the sum's gradient flows into both branches."""
+        dsum = self.LayerNorm.backward(dy)  # [B, T, H]
+        return self.dense.backward(self.dropout.backward(dsum)), dsum
+
 
 class BertAttention(Module):
     """Self-attention followed by its output block."""
@@ -129,6 +150,10 @@ class BertAttention(Module):
 
     def forward(self, x, mask_bias):
         return self.output(self.self(x, mask_bias), x)  # [B, T, H]
+
+    def backward(self, dy):
+        dcontext, dresidual = self.output.backward(dy)
+        return self.self.backward(dcontext) + dresidual  # x fed both the attention and the residual
 
 
 class BertIntermediate(Module):
@@ -144,6 +169,11 @@ class BertIntermediate(Module):
         y, self._cache = F.gelu(h) if self.exact_gelu else F.gelu_tanh(h)
         return y  # [B, T, I]
 
+    def backward(self, dy):
+        """dy: [B, T, I] -> dx: [B, T, H]."""
+        dh = F.gelu_backward(dy, self._cache) if self.exact_gelu else F.gelu_tanh_backward(dy, self._cache)
+        return self.dense.backward(dh)
+
 
 class BertOutput(Module):
     """The feed-forward block's second half: LayerNorm(dropout(dense(h)) + x), I -> H."""
@@ -157,6 +187,11 @@ class BertOutput(Module):
         y = self.dropout(self.dense(h))  # [B, T, I] -> [B, T, H]
         return self.LayerNorm(y + residual)  # [B, T, H]
 
+    def backward(self, dy):
+        """Returns (dh [B, T, I], dresidual [B, T, H])."""
+        dsum = self.LayerNorm.backward(dy)
+        return self.dense.backward(self.dropout.backward(dsum)), dsum
+
 
 class BertLayer(Module):
     """One transformer layer: attention block, then feed-forward block."""
@@ -169,6 +204,12 @@ class BertLayer(Module):
     def forward(self, x, mask_bias):
         a = self.attention(x, mask_bias)  # [B, T, H]
         return self.output(self.intermediate(a), a)  # [B, T, H]
+
+    def backward(self, dy):
+        """dy: [B, T, H] -> dx: [B, T, H], the forward's steps in reverse."""
+        dh, dresidual = self.output.backward(dy)
+        da = self.intermediate.backward(dh) + dresidual
+        return self.attention.backward(da)
 
 
 class BertEncoder(Module):
@@ -196,7 +237,17 @@ class BertPooler(Module):
     def forward(self, hidden):
         cls = hidden[:, 0]  # [B, T, H] -> [B, H]: the [CLS] token of every sequence
         y, self._cache = F.tanh(self.dense(cls))
+        self._hidden_shape = hidden.shape
         return y  # [B, H]
+
+    def backward(self, dy, need_dx: bool = True):
+        """dy: [B, H] -> dhidden: [B, T, H], non-zero only at [CLS] (None when not needed)."""
+        dcls = self.dense.backward(F.tanh_backward(dy, self._cache), need_dx)  # [B, H]
+        if not need_dx:
+            return None
+        dhidden = backend.get_xp(dcls).zeros(self._hidden_shape, dtype=dcls.dtype)
+        dhidden[:, 0] = dcls
+        return dhidden
 
 
 def _as_int_array(name: str, value, batch_shape=None):
@@ -284,6 +335,38 @@ class BertModel(Module):
         attentions = [layer.attention.self.probs for layer in self.encoder.layer] if output_attentions else None
         return BertModelOutput(last, pooled, hidden_states, attentions)
 
+    def lowest_trainable(self):
+        """0 when the embeddings train, i + 1 when layer i is the lowest that does, None if neither."""
+        if self.embeddings.has_trainable():
+            return 0
+        for i, layer in enumerate(self.encoder.layer):
+            if layer.has_trainable():
+                return i + 1
+        return None
+
+    def backward(self, d_last_hidden_state=None, d_pooler_output=None) -> None:
+        """Back-propagate gradients of the last forward's outputs into every trainable parameter.
+
+        Args:
+            d_last_hidden_state: [B, T, H] gradient of last_hidden_state (or None).
+            d_pooler_output: [B, H] gradient of pooler_output (or None).
+
+        Layers below the lowest trainable one are skipped: nothing there would use the
+        gradient, so a frozen encoder costs no backward at all.
+        """
+        lowest = self.lowest_trainable()
+        dx = d_last_hidden_state  # [B, T, H] or None
+        if d_pooler_output is not None:
+            dpool = self.pooler.backward(d_pooler_output, need_dx=lowest is not None)  # [B, T, H]
+            if dpool is not None:
+                dx = dpool if dx is None else dx + dpool
+        if lowest is None or dx is None:
+            return
+        for layer in reversed(list(self.encoder.layer)[max(lowest - 1, 0):]):  # top layer first
+            dx = layer.backward(dx)  # [B, T, H]
+        if lowest == 0:
+            self.embeddings.backward(dx)
+
 
 class BertForSequenceClassification(Module):
     """BERT with a classification head: logits = classifier(dropout(pooler_output)).
@@ -308,9 +391,44 @@ class BertForSequenceClassification(Module):
 
         return from_pretrained(cls, path, dtype=dtype, device=device, strict=strict, num_labels=num_labels, **kwargs)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None,
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 output_hidden_states=False, output_attentions=False) -> SequenceClassifierOutput:
-        """Logits [B, C] for a batch (see BertModel.forward for the arguments)."""
+        """Logits [B, C] for a batch, and the mean cross-entropy loss when labels are given.
+
+        Args:
+            labels: [B] integers in [0, num_labels), or None.
+            (the others: see BertModel.forward)
+        """
         out = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.pooler_output))  # [B, H] -> [B, C]
-        return SequenceClassifierOutput(logits, None, out.hidden_states, out.attentions, out.pooler_output)
+        loss, self._loss_cache = None, None
+        if labels is not None:
+            labels = self._check_labels(labels, logits.shape[0])
+            loss, self._loss_cache = F.cross_entropy(logits, labels)  # a 0-d array
+        return SequenceClassifierOutput(logits, loss, out.hidden_states, out.attentions, out.pooler_output)
+
+    def _check_labels(self, labels, batch_size):
+        arr = np.asarray(backend.to_numpy(labels) if not isinstance(labels, (list, tuple)) else labels)
+        if arr.ndim != 1 or len(arr) != batch_size:
+            raise InputError(f"labels must have shape [{batch_size}] (one per sequence), got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(f"labels must be integers (class ids), got dtype {arr.dtype}")
+        C = self.config.num_labels
+        if arr.size and (arr.min() < 0 or arr.max() >= C):
+            bad = int(arr.max()) if arr.max() >= C else int(arr.min())
+            raise InputError(f"label {bad} is outside [0, {C}) for a head with num_labels={C}")
+        return backend.to_device(arr.astype(np.int64), self.device)
+
+    def backward(self) -> None:
+        """Back-propagate the last forward's loss into every trainable parameter's ``.grad``.
+
+        Gradients accumulate until ``zero_grad()``. With the encoder frozen, only the
+        head's gradient is computed.
+        """
+        if getattr(self, "_loss_cache", None) is None:
+            raise InputError("backward() needs a loss: call the model with labels=... first")
+        dlogits = F.cross_entropy_backward(1.0, self._loss_cache)  # [B, C]
+        bert_trains = self.bert.has_trainable()
+        dpooled = self.classifier.backward(dlogits, need_dx=bert_trains)  # [B, H]
+        if bert_trains:
+            self.bert.backward(d_pooler_output=self.dropout.backward(dpooled))
