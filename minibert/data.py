@@ -21,6 +21,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 LABELS = {"rotten": 0, "fresh": 1}
 LABEL_NAMES = ["rotten", "fresh"]
 
@@ -81,3 +83,68 @@ def load_movie_reviews(split: str | None = None, path: str | Path | None = None)
     if split is not None:
         rows = [(t, y) for t, y in rows if split_of(t) == split]
     return TextDataset([t for t, _ in rows], [y for _, y in rows], list(LABEL_NAMES))
+
+
+# ----------------------------------------------------------------------------------------
+# Batches: token ids padded to the longest sequence of each batch (dynamic padding)
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """One batch, on the host: int64 arrays [B, T] and labels [B]."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+
+def encode_texts(tokenizer, texts, max_length: int) -> list:
+    """Token ids of every text with [CLS]/[SEP], truncated to max_length (no padding yet)."""
+    return [tokenizer.encode(t, max_length=max_length, truncation=True) for t in texts]
+
+
+def collate(encoded: list, labels, pad_id: int = 0) -> Batch:
+    """Pad a list of id lists to the longest one: ids, mask (1 = real token), types (all 0)."""
+    T = max(len(ids) for ids in encoded)
+    B = len(encoded)
+    input_ids = np.full((B, T), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((B, T), dtype=np.int64)
+    for i, ids in enumerate(encoded):
+        input_ids[i, :len(ids)] = ids
+        attention_mask[i, :len(ids)] = 1
+    return Batch(input_ids, attention_mask, np.zeros((B, T), dtype=np.int64), np.asarray(labels, dtype=np.int64))
+
+
+def batch_order(lengths, batch_size: int, seed: int | None = None, bucket: bool = False) -> list:
+    """The example indices of each batch, in the order they are served.
+
+    Args:
+        lengths: token count of every example.
+        batch_size: examples per batch (the last batch may be smaller).
+        seed: shuffle with this seed (None: keep the data's order).
+        bucket: length bucketing: shuffle, cut into chunks of 50 batches, sort each chunk
+            by length, batch it, then shuffle the batches. Batches then hold similar
+            lengths (little padding) while their order stays random.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    n = len(lengths)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    if not bucket:
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, n, chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [np.array(part[i:i + batch_size]) for i in range(0, len(part), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches

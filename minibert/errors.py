@@ -37,3 +37,11 @@ class InputError(MinibertError, ValueError):
 
 class MinibertWarning(UserWarning):
     """Something worth knowing that is not an error (e.g. a newly initialised classifier head)."""
+
+
+class TrainingError(MinibertError, RuntimeError):
+    """Training cannot go on (e.g. the loss or a gradient became NaN or infinite)."""
+
+
+class CheckpointError(MinibertError, ValueError):
+    """A checkpoint is missing, partial or corrupt."""

@@ -1,8 +1,9 @@
 """Sentence vectors from a BERT: run the encoder over texts in batches and pool.
 
 Poolings:
-  mean    the average of the last layer's real-token vectors (the default: the best
-          sentence vector from a BERT that was not fine-tuned, as its authors noted)
+  mean    the average of the last layer's real-token vectors (the default: Sentence-BERT,
+          Reimers & Gurevych 2019, measured it as the better sentence vector of a BERT
+          not fine-tuned for the task; [CLS] alone was worse)
   cls     the last layer's vector at [CLS]
   pooler  the pooler's output, tanh(dense(h_[CLS])), trained for next-sentence prediction
 """

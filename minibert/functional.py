@@ -66,6 +66,9 @@ def erf(x):
     erf(-x) = -erf(x). The Chebyshev series is summed with Clenshaw's recurrence.
     """
     xp = get_xp(x)
+    x = xp.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):  # ints, bools, Python numbers: compute in float64
+        x = x.astype(np.float64)
     dtype = x.dtype
     z = xp.minimum(xp.abs(x), dtype.type(_ERFC_Z_MAX))
     t = 2.0 / (2.0 + z)  # in (T_MIN, 1]

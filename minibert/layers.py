@@ -114,6 +114,16 @@ class Module:
         """Evaluation mode: dropout off, outputs deterministic."""
         return self.train(False)
 
+    def reseed_dropout(self, seed) -> None:
+        """Give every Dropout below this module a fresh generator derived from ``seed``
+        (an int or a tuple of ints) and its position: the trainer reseeds at each step,
+        so a run resumed at step k draws exactly the masks the uninterrupted run drew."""
+        dropouts = [m for _, m in self.named_modules() if isinstance(m, Dropout)]
+        base = list(seed) if isinstance(seed, (tuple, list)) else [int(seed)]
+        for i, m in enumerate(dropouts):
+            m.seed = np.random.SeedSequence(base + [i]).generate_state(1)[0]
+            m._rngs = {}
+
     def zero_grad(self):
         """Forget accumulated gradients."""
         for p in self.parameters():
