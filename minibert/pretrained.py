@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backend
 from .config import BertConfig
-from .errors import MinibertWarning, WeightsError
+from .errors import ConfigError, MinibertWarning, WeightsError
 from .formats import safetensors
 from .paths import DEFAULT_MODEL_NAME
 
@@ -99,6 +100,15 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
     """
     params = dict(model.named_parameters())
     prefix = "bert." if "bert.embeddings.word_embeddings.weight" in params else ""
+    # Layer indices the file holds: a file with more layers than the config is a mismatch,
+    # not a few "unused" tensors (the model would silently run only the first layers).
+    layers_in_file = sorted({int(m.group(1)) for k in tensors if (m := re.search(r"encoder\.layer\.(\d+)\.", k))})
+    n_layers = model.config.num_hidden_layers
+    if layers_in_file and max(layers_in_file) + 1 > n_layers:
+        raise WeightsError(
+            f"{source}: the file has {max(layers_in_file) + 1} encoder layers, but the config says "
+            f"num_hidden_layers={n_layers} (do config and weights belong to the same model?)"
+        )
     assignments, unexpected = {}, []
     for key, array in tensors.items():
         name = canonical_name(key)
@@ -118,11 +128,9 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
     missing = [name for name in params if name not in assignments]
     encoder_missing = [n for n in missing if n[len(prefix):].startswith(("embeddings.", "encoder."))]
     if encoder_missing:
-        layers_in_file = sorted({int(m.group(1)) for k in tensors if (m := re.search(r"encoder\.layer\.(\d+)\.", k))})
         hint = ""
-        if layers_in_file and max(layers_in_file) + 1 != model.config.num_hidden_layers:
-            hint = (f" The config says num_hidden_layers={model.config.num_hidden_layers}, the file has "
-                    f"{max(layers_in_file) + 1} layers.")
+        if layers_in_file and max(layers_in_file) + 1 != n_layers:
+            hint = f" The config says num_hidden_layers={n_layers}, the file has {max(layers_in_file) + 1} layers."
         raise WeightsError(
             f"{source}: {len(encoder_missing)} encoder tensors are missing, e.g. {encoder_missing[:3]}.{hint}"
         )
@@ -158,17 +166,20 @@ def from_pretrained(cls, path=None, dtype=np.float32, device=None, strict=False,
         num_labels: classes of a classification head (default: the config's, else 2).
         seed: seed of the random initialisation of anything the file lacks.
     """
+    device = backend.normalize_device(device)  # a misspelt device fails before the slow part
     folder = resolve_model_dir(path)
-    config = BertConfig.from_json_file(find_config_file(folder))
+    config_file = find_config_file(folder)
+    config = BertConfig.from_json_file(config_file)
     if num_labels is not None:
+        if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
+            raise ConfigError(f"num_labels must be a positive integer, got {num_labels!r}")
         config.num_labels = int(num_labels)
-        config.validate()
     weights_file = find_weights_file(folder)
     tensors = safetensors.load_file(weights_file)
     model = cls(config, dtype=dtype, seed=seed)
     load_state_dict(model, tensors, str(weights_file), strict=strict)
     model.eval()  # like Hugging Face: a freshly loaded model is in evaluation mode
-    if device is not None or model.device != "cpu":
+    if device != "cpu":  # the device asked for, else $MINIBERT_DEVICE
         model.to(device)
     return model
 

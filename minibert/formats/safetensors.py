@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..errors import WeightsError
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
@@ -39,6 +40,12 @@ DTYPES = {
     "BOOL": np.dtype("?"),
 }
 _NAME_OF = {v: k for k, v in DTYPES.items() if k != "BF16"}  # NumPy dtype -> name, for the writer
+
+# The reference writer lays tensors out by dtype, in descending order of its Dtype enum
+# (which groups dtypes by item size, so the largest items come first and every tensor
+# stays aligned), then by name. Rank of each dtype in that enum, smallest first:
+_WRITE_RANK = {name: rank for rank, name in enumerate(
+    ("BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"))}
 
 
 def _decode(raw: bytearray, dtype_name: str, shape: tuple) -> np.ndarray:
@@ -77,6 +84,8 @@ def read_header(path: str | Path) -> tuple[dict, dict, int]:
         raise WeightsError(f"{path} is a folder, not a safetensors file") from exc
     except PermissionError as exc:
         raise WeightsError(f"cannot read {path}: permission denied") from exc
+    except OSError as exc:  # e.g. a path through a file ("model.safetensors/x"), an I/O error
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
         header = json.loads(header_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -84,8 +93,8 @@ def read_header(path: str | Path) -> tuple[dict, dict, int]:
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: the safetensors header must be a JSON object")
     metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict):
-        raise WeightsError(f"{path}: __metadata__ must be a JSON object of strings")
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise WeightsError(f"{path}: __metadata__ must be a JSON object of strings, got {metadata!r}")
 
     data_start = 8 + n
     buffer_size = file_size - data_start
@@ -103,8 +112,10 @@ def read_header(path: str | Path) -> tuple[dict, dict, int]:
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
             raise WeightsError(f"{where}: data_offsets must be [begin, end], got {offsets!r}")
         begin, end = offsets
+        if not 0 <= begin <= end:
+            raise WeightsError(f"{where}: data_offsets {offsets} must satisfy 0 <= begin <= end")
         expected = math.prod(shape) * DTYPES[dtype].itemsize
-        if not 0 <= begin <= end or end - begin != expected:
+        if end - begin != expected:
             raise WeightsError(
                 f"{where}: data_offsets {offsets} hold {end - begin} bytes, but dtype {dtype} and "
                 f"shape {shape} need {expected}"
@@ -152,20 +163,26 @@ def load_file(path: str | Path, names=None) -> dict:
 def save_file(tensors: dict, path: str | Path, metadata: dict | None = None) -> None:
     """Write ``{name: array}`` as a safetensors file (atomically: temp file, then rename).
 
-    Tensors are laid out by descending item size, then name, as the reference writer
-    does; the header is padded with spaces to a multiple of 8 bytes.
+    Tensors are laid out as the reference writer does: by dtype, largest items first
+    (see _WRITE_RANK), then by name; the header is padded with spaces to a multiple of
+    8 bytes. The same tensors and metadata give the same bytes as ``safetensors``.
     """
     path = Path(path)
     arrays = {}
     for name, value in tensors.items():
-        arr = np.asarray(value)
+        if not isinstance(name, str) or name == "__metadata__":
+            raise WeightsError(f"cannot save tensor {name!r}: names must be strings other than '__metadata__'")
+        try:
+            arr = to_numpy(value)  # a CuPy array is copied to the host first
+        except ValueError as exc:  # e.g. a ragged nested list
+            raise WeightsError(f"cannot save tensor {name!r}: not a rectangular array ({exc})") from exc
         if not arr.flags.c_contiguous:
             arr = arr.copy(order="C")
         little = arr.dtype.newbyteorder("<")  # safetensors is little-endian whatever the machine
         if little not in _NAME_OF:
             raise WeightsError(f"cannot save tensor {name!r}: dtype {arr.dtype} has no safetensors equivalent")
         arrays[name] = arr.astype(little, copy=False)
-    order = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
+    order = sorted(arrays, key=lambda n: (-_WRITE_RANK[_NAME_OF[arrays[n].dtype]], n))
     header, offset = {}, 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
@@ -173,14 +190,19 @@ def save_file(tensors: dict, path: str | Path, metadata: dict | None = None) -> 
         arr = arrays[name]
         header[name] = {"dtype": _NAME_OF[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
-    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    # Compact JSON with names as raw UTF-8, like the reference writer.
+    header_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     header_bytes += b" " * (-len(header_bytes) % 8)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(header_bytes)))
-        f.write(header_bytes)
-        for name in order:
-            f.write(arrays[name].tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(header_bytes)))
+            f.write(header_bytes)
+            for name in order:
+                f.write(arrays[name].tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # missing folder, no permission, disk full, path is a folder...
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,156 @@
+"""The NumPy/CuPy switch (minibert/backend.py) as seen on a machine without a GPU.
+
+The CuPy side itself is tested in tests/test_cupy.py, which runs only where CuPy and a
+CUDA GPU are present. Here: device names, the MINIBERT_DEVICE variable, and a clear
+DeviceError (not an ImportError traceback) when "cuda" is asked for without CuPy.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from minibert import backend
+from minibert.errors import DeviceError
+from minibert.model import BertModel
+
+HAS_CUPY = importlib.util.find_spec("cupy") is not None
+needs_no_cupy = pytest.mark.skipif(HAS_CUPY, reason="checks the error raised where CuPy is not installed")
+
+
+@pytest.fixture(autouse=True)
+def no_device_variable(monkeypatch):
+    """Every test starts without MINIBERT_DEVICE, whatever the shell running pytest has."""
+    monkeypatch.delenv("MINIBERT_DEVICE", raising=False)
+
+
+def test_get_xp_of_numpy_arrays_and_plain_values():
+    a = np.ones(3)
+    assert backend.get_xp(a) is np
+    assert backend.get_xp(a, np.zeros((2, 2), np.float32)) is np
+    assert backend.get_xp(a, None, 2.0, 3) is np  # numbers and None are ignored
+    assert backend.get_xp([1, 2]) is np
+    assert backend.device_of(a) == "cpu"
+
+
+def test_to_numpy():
+    a = np.arange(4.0)
+    assert backend.to_numpy(a) is a  # no copy when already NumPy
+    from_list = backend.to_numpy([[1, 2], [3, 4]])
+    assert isinstance(from_list, np.ndarray) and from_list.shape == (2, 2)
+    np.testing.assert_array_equal(from_list, [[1, 2], [3, 4]])
+    assert backend.to_numpy(2.5).shape == ()
+
+
+def test_to_device_cpu_is_numpy():
+    a = np.arange(3)
+    assert backend.to_device(a, "cpu") is a
+    moved = backend.to_device([1.0, 2.0], "CPU")
+    assert isinstance(moved, np.ndarray) and moved.dtype == np.float64
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("cpu", "cpu"), ("CPU", "cpu"), (" cpu ", "cpu"), ("numpy", "cpu"),
+    ("cuda", "cuda"), ("CUDA", "cuda"), ("gpu", "cuda"), ("GPU", "cuda"), ("cupy", "cuda"),
+    ("cuda:0", "cuda"), ("CUDA:1", "cuda"),
+])
+def test_normalize_device(name, expected):
+    assert backend.normalize_device(name) == expected
+
+
+@pytest.mark.parametrize("name", ["tpu", "mps", "", "cpu0", "cu da", "gpu:0"])
+def test_unknown_devices(name):
+    with pytest.raises(DeviceError, match="unknown device") as info:
+        backend.normalize_device(name)
+    assert repr(name) in str(info.value) and "'cpu' or 'cuda'" in str(info.value)
+
+
+def test_default_device_is_cpu():
+    assert backend.normalize_device(None) == "cpu"
+    assert backend.default_device() == "cpu"
+
+
+def test_minibert_device_variable_is_respected(monkeypatch):
+    monkeypatch.setenv("MINIBERT_DEVICE", "GPU")
+    assert backend.default_device() == "cuda"
+    assert backend.normalize_device(None) == "cuda"
+    assert backend.normalize_device("cpu") == "cpu"  # an explicit device wins
+    monkeypatch.setenv("MINIBERT_DEVICE", "cpu")
+    assert backend.default_device() == "cpu"
+    monkeypatch.setenv("MINIBERT_DEVICE", "")  # set but empty: the default
+    assert backend.default_device() == "cpu"
+
+
+def test_a_bad_minibert_device_names_the_variable(monkeypatch):
+    monkeypatch.setenv("MINIBERT_DEVICE", "tpu")
+    with pytest.raises(DeviceError, match="MINIBERT_DEVICE") as info:
+        backend.default_device()
+    assert "'tpu'" in str(info.value)
+
+
+def test_device_error_is_a_runtime_error():
+    with pytest.raises(RuntimeError):
+        backend.normalize_device("tpu")
+
+
+def test_seed_makes_numpy_reproducible():
+    backend.seed(123)
+    a = np.random.rand(3)
+    backend.seed(123)
+    np.testing.assert_array_equal(a, np.random.rand(3))
+
+
+# ----------------------------------------------------------------------------------------
+# "cuda" on a machine without CuPy: one clear DeviceError
+# ----------------------------------------------------------------------------------------
+@needs_no_cupy
+def test_cuda_available_is_false_without_cupy():
+    assert backend.cuda_available() is False
+
+
+@needs_no_cupy
+def test_to_device_cuda_without_cupy():
+    with pytest.raises(DeviceError) as info:
+        backend.to_device(np.ones(2), "cuda")
+    message = str(info.value)
+    assert "CuPy" in message and "pip install" in message and "minibert[gpu]" in message
+
+
+@needs_no_cupy
+def test_model_to_cuda_without_cupy(fixtures_dir):
+    model = BertModel.from_pretrained(fixtures_dir / "tiny_bert")
+    with pytest.raises(DeviceError, match="pip install"):
+        model.to("cuda")
+    assert model.device == "cpu"  # nothing was moved
+    assert model([[1, 2, 3]]).last_hidden_state.shape == (1, 3, 32)  # and it still works
+
+
+@needs_no_cupy
+def test_from_pretrained_on_cuda_without_cupy(fixtures_dir):
+    with pytest.raises(DeviceError, match="CuPy"):
+        BertModel.from_pretrained(fixtures_dir / "tiny_bert", device="gpu")
+
+
+@needs_no_cupy
+def test_from_pretrained_follows_minibert_device(fixtures_dir, monkeypatch):
+    """MINIBERT_DEVICE=cuda is the default device of from_pretrained, as the README says."""
+    monkeypatch.setenv("MINIBERT_DEVICE", "cuda")
+    with pytest.raises(DeviceError, match="CuPy"):
+        BertModel.from_pretrained(fixtures_dir / "tiny_bert")
+    monkeypatch.setenv("MINIBERT_DEVICE", "cpu")
+    assert BertModel.from_pretrained(fixtures_dir / "tiny_bert").device == "cpu"
+
+
+def test_from_pretrained_with_an_unknown_device(fixtures_dir, monkeypatch):
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        BertModel.from_pretrained(fixtures_dir / "tiny_bert", device="tpu")
+    monkeypatch.setenv("MINIBERT_DEVICE", "tpu")
+    with pytest.raises(DeviceError, match="MINIBERT_DEVICE"):
+        BertModel.from_pretrained(fixtures_dir / "tiny_bert")
+
+
+def test_model_to_cpu_is_a_no_op_on_numpy(fixtures_dir):
+    model = BertModel.from_pretrained(fixtures_dir / "tiny_bert", device="cpu")
+    before = model.embeddings.word_embeddings.weight.data
+    assert model.to("cpu") is model and model.device == "cpu"
+    assert model.embeddings.word_embeddings.weight.data is before

@@ -1,0 +1,167 @@
+"""The same model on an NVIDIA GPU through CuPy: parity with transformers, and the
+kernels giving the values they give on NumPy.
+
+- The checks of tests/test_model_parity.py with the model moved to "cuda": tiny random
+  models in float64 within 1e-10, all-MiniLM-L6-v2 in float32 within 1e-4.
+- erf, GELU, LayerNorm, softmax and masked_mean on CuPy arrays against NumPy.
+
+Skipped as a whole where CuPy or a GPU is missing (``pip install 'minibert[gpu]'``).
+Results come back to the host with minibert.backend.to_numpy before any comparison.
+"""
+
+import numpy as np
+import pytest
+
+from minibert import backend
+
+if not backend.cuda_available():
+    pytest.skip("CuPy and a CUDA GPU are needed", allow_module_level=True)
+
+import cupy as cp  # noqa: E402  (only once we know it imports)
+
+from minibert import functional as F  # noqa: E402
+from minibert.model import BertForSequenceClassification, BertModel  # noqa: E402
+
+FLOAT32_TOL = 1e-4
+FLOAT64_TOL = 1e-10
+to_numpy = backend.to_numpy
+
+
+# ----------------------------------------------------------------------------------------
+# Parity with transformers, on the GPU
+# ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_reference(fixtures_dir):
+    return np.load(fixtures_dir / "tiny_reference.npz")
+
+
+@pytest.fixture(scope="module")
+def minilm_reference(fixtures_dir):
+    return np.load(fixtures_dir / "minilm_reference.npz")
+
+
+def test_model_moves_to_cuda_and_back(fixtures_dir):
+    model = BertModel.from_pretrained(fixtures_dir / "tiny_bert", dtype=np.float64)
+    before = model.state_dict()
+    model.to("cuda")
+    assert model.device == "cuda"
+    assert all(isinstance(p.data, cp.ndarray) for p in model.parameters())
+    after = model.state_dict()  # state_dict always returns NumPy arrays
+    assert all(isinstance(a, np.ndarray) for a in after.values())
+    model.to("cpu")
+    assert model.device == "cpu"
+    for name, array in before.items():
+        np.testing.assert_array_equal(after[name], array, err_msg=name)
+        np.testing.assert_array_equal(model.state_dict()[name], array, err_msg=name)
+
+
+def test_tiny_float64_exact_gelu_on_cuda(fixtures_dir, tiny_reference):
+    ref = tiny_reference
+    model = BertModel.from_pretrained(fixtures_dir / "tiny_bert", dtype=np.float64, strict=True, device="cuda")
+    assert model.device == "cuda"
+    out = model(ref["input_ids"], attention_mask=ref["attention_mask"], token_type_ids=ref["token_type_ids"],
+                output_hidden_states=True, output_attentions=True)
+    assert isinstance(out.last_hidden_state, cp.ndarray)  # computed on the GPU
+    mask = ref["attention_mask"].astype(bool)
+    for layer, expected in enumerate(ref["tiny_hidden_states"]):
+        got = to_numpy(out.hidden_states[layer])
+        err = np.abs(got[mask] - expected[mask]).max()
+        assert err <= FLOAT64_TOL, f"hidden state {layer}: {err}"
+    for layer, expected in enumerate(ref["tiny_attentions"]):
+        diff = np.abs(to_numpy(out.attentions[layer]) - expected)  # [B, NH, T, T]
+        err = diff.transpose(0, 2, 1, 3)[mask].max()  # every query that is a real token
+        assert err <= FLOAT64_TOL, f"attention {layer}: {err}"
+    err = np.abs(to_numpy(out.pooler_output) - ref["tiny_pooler_output"]).max()
+    assert err <= FLOAT64_TOL
+
+
+def test_tiny_classifier_tanh_gelu_on_cuda(fixtures_dir, tiny_reference):
+    ref = tiny_reference
+    model = BertForSequenceClassification.from_pretrained(
+        fixtures_dir / "tiny_bert_tanh_cls", dtype=np.float64, strict=True, device="cuda")
+    out = model(ref["input_ids"], attention_mask=ref["attention_mask"], token_type_ids=ref["token_type_ids"],
+                output_hidden_states=True)
+    mask = ref["attention_mask"].astype(bool)
+    err_h = np.abs(to_numpy(out.hidden_states[-1])[mask] - ref["cls_last_hidden_state"][mask]).max()
+    err_logits = np.abs(to_numpy(out.logits) - ref["cls_logits"]).max()
+    assert err_h <= FLOAT64_TOL and err_logits <= FLOAT64_TOL
+
+
+def test_minilm_float32_on_cuda(minilm_dir, minilm_reference):
+    ref = minilm_reference
+    model = BertModel.from_pretrained(minilm_dir).to("cuda")
+    out = model(ref["input_ids"], attention_mask=ref["attention_mask"],
+                token_type_ids=ref["token_type_ids"], output_hidden_states=True)
+    mask = ref["attention_mask"].astype(bool)
+    last = to_numpy(out.last_hidden_state)
+    assert last.dtype == np.float32
+    assert np.abs(last[mask] - ref["last_hidden_state_real_tokens"]).max() <= FLOAT32_TOL
+    rows, cols = ref["sample_positions"].T
+    for layer, expected in enumerate(ref["lower_hidden_states_sample"]):
+        err = np.abs(to_numpy(out.hidden_states[layer])[rows, cols] - expected).max()
+        assert err <= FLOAT32_TOL, f"hidden state {layer} differs by {err}"
+    assert np.abs(to_numpy(out.pooler_output) - ref["pooler_output"]).max() <= FLOAT32_TOL
+
+
+def test_cuda_inputs_are_accepted(fixtures_dir, tiny_reference):
+    """Ids already on the GPU give the same result as ids handed over from NumPy."""
+    ref = tiny_reference
+    model = BertModel.from_pretrained(fixtures_dir / "tiny_bert", dtype=np.float64, device="cuda")
+    from_host = model(ref["input_ids"], attention_mask=ref["attention_mask"])
+    from_gpu = model(cp.asarray(ref["input_ids"]), attention_mask=cp.asarray(ref["attention_mask"]))
+    np.testing.assert_array_equal(to_numpy(from_gpu.last_hidden_state), to_numpy(from_host.last_hidden_state))
+
+
+# ----------------------------------------------------------------------------------------
+# Kernels: CuPy gives NumPy's values
+# ----------------------------------------------------------------------------------------
+TOLERANCES = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=1e-5, atol=1e-6)}
+
+
+def both(array):
+    """The same values as a NumPy and as a CuPy array."""
+    return array, cp.asarray(array)
+
+
+def assert_same(got_gpu, expected_cpu, dtype):
+    assert backend.device_of(got_gpu) == "cuda"  # the kernel stayed on the GPU
+    got = to_numpy(got_gpu)
+    assert got.dtype == expected_cpu.dtype and got.shape == expected_cpu.shape
+    np.testing.assert_allclose(got, expected_cpu, **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_erf_and_gelu_kernels(dtype):
+    x_cpu, x_gpu = both(np.linspace(-7.0, 7.0, 2001).astype(dtype))
+    assert_same(F.erf(x_gpu), F.erf(x_cpu), dtype)
+    assert_same(F.gelu(x_gpu)[0], F.gelu(x_cpu)[0], dtype)
+    assert_same(F.gelu_tanh(x_gpu)[0], F.gelu_tanh(x_cpu)[0], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layer_norm_kernel(dtype):
+    rng = np.random.default_rng(0)
+    x_cpu, x_gpu = both((rng.standard_normal((3, 5, 16)) * 4 + 1).astype(dtype))
+    w_cpu, w_gpu = both(rng.standard_normal(16).astype(dtype))
+    b_cpu, b_gpu = both(rng.standard_normal(16).astype(dtype))
+    assert_same(F.layer_norm(x_gpu, w_gpu, b_gpu, 1e-12)[0], F.layer_norm(x_cpu, w_cpu, b_cpu, 1e-12)[0], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_kernel(dtype):
+    rng = np.random.default_rng(1)
+    x_cpu, x_gpu = both((rng.standard_normal((2, 4, 7, 7)) * 10).astype(dtype))
+    x_cpu[..., -2:] = -1e4  # masked positions, as the attention mask adds them
+    x_gpu = cp.asarray(x_cpu)
+    for axis in (-1, 1):
+        assert_same(F.softmax(x_gpu, axis=axis)[0], F.softmax(x_cpu, axis=axis)[0], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_masked_mean_kernel(dtype):
+    rng = np.random.default_rng(2)
+    h_cpu, h_gpu = both(rng.standard_normal((3, 6, 8)).astype(dtype))
+    m_cpu, m_gpu = both(np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]], dtype=np.int64))
+    expected = F.masked_mean(h_cpu, m_cpu)[0]
+    assert_same(F.masked_mean(h_gpu, m_gpu)[0], expected, dtype)
+    np.testing.assert_allclose(expected[1], h_cpu[1, :3].mean(axis=0), **TOLERANCES[dtype])  # the kernel is a mean
