@@ -61,6 +61,8 @@ class BertEmbeddings(Module):
     def __init__(self, config: BertConfig, rng, dtype):
         std = config.initializer_range
         self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, rng, std, dtype)
+        if 0 <= config.pad_token_id < config.vocab_size:
+            self.word_embeddings.weight.data[config.pad_token_id] = 0  # [PAD]'s row starts at 0, as in Hugging Face
         self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size, rng, std, dtype)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size, rng, std, dtype)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps, dtype)
@@ -297,6 +299,12 @@ class BertModel(Module):
 
         return from_pretrained(cls, path, dtype=dtype, device=device, strict=strict, **kwargs)
 
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write config.json + model.safetensors (+ the tokenizer's files) in Hugging Face's layout."""
+        from .pretrained import save_pretrained  # noqa: PLC0415
+
+        return save_pretrained(self, folder, tokenizer)
+
     def prepare_inputs(self, input_ids, attention_mask=None, token_type_ids=None):
         """Check the inputs on the host (clear errors) and move them to the model's device.
 
@@ -402,6 +410,12 @@ class BertForSequenceClassification(Module):
         from .pretrained import from_pretrained  # noqa: PLC0415
 
         return from_pretrained(cls, path, dtype=dtype, device=device, strict=strict, num_labels=num_labels, **kwargs)
+
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write config.json + model.safetensors (+ the tokenizer's files) in Hugging Face's layout."""
+        from .pretrained import save_pretrained  # noqa: PLC0415
+
+        return save_pretrained(self, folder, tokenizer)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 output_hidden_states=False, output_attentions=False) -> SequenceClassifierOutput:

@@ -12,6 +12,7 @@ shape is checked against the config before anything is copied.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from pathlib import Path
@@ -189,3 +190,33 @@ def load_tokenizer(path=None):
     from .tokenizer import BertTokenizer  # noqa: PLC0415
 
     return BertTokenizer.from_pretrained(resolve_model_dir(path))
+
+
+def save_pretrained(model, folder, tokenizer=None) -> Path:
+    """Write a model folder in Hugging Face's layout, loadable by minibert and by transformers.
+
+    Writes ``config.json`` (with ``architectures`` and, for a classifier, ``id2label``),
+    ``model.safetensors`` (Hugging Face's names: ``bert.`` prefix and ``classifier.*`` for
+    a classifier; float32 or float64 as the model is) and, when a tokenizer is given,
+    ``vocab.txt`` + ``tokenizer_config.json``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.config.to_dict()
+    is_classifier = "classifier.weight" in dict(model.named_parameters())
+    config.update({
+        "model_type": "bert",
+        "architectures": ["BertForSequenceClassification" if is_classifier else "BertModel"],
+        "position_embedding_type": "absolute",
+        "torch_dtype": str(np.dtype(model.dtype)),
+    })
+    if is_classifier:
+        config["id2label"] = {str(i): f"LABEL_{i}" for i in range(model.config.num_labels)}
+        config["label2id"] = {f"LABEL_{i}": i for i in range(model.config.num_labels)}
+    if config.get("classifier_dropout") is None:
+        config.pop("classifier_dropout", None)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    safetensors.save_file(model.state_dict(), folder / "model.safetensors", metadata={"format": "pt"})
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    return folder

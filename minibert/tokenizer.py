@@ -707,6 +707,18 @@ class BertTokenizer:
             attention_mask[row, : len(ids)] = 1
         return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
 
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``vocab.txt`` and ``tokenizer_config.json`` into ``folder`` (Hugging Face's layout)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "vocab.txt", "w", encoding="utf-8", newline="\n") as f:
+            f.write("".join(token + "\n" for token in self.ids_to_tokens))
+        config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
+                  "strip_accents": self.strip_accents, "tokenize_chinese_chars": self.tokenize_chinese_chars,
+                  "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                  "mask_token": "[MASK]", "model_max_length": 512}
+        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
     def __repr__(self) -> str:
         return (
             f"BertTokenizer(vocab_file={str(self.vocab_file)!r}, vocab_size={self.vocab_size}, "
