@@ -35,7 +35,7 @@ except ImportError:  # not installed: use the checkout this lesson lives in
 import numpy as np
 
 from minibert.download import MINILM
-from minibert.features import cosine_similarity, embed_texts
+from minibert.features import cosine_similarity, embed_texts, similarity_table
 from minibert.formats.safetensors import load_file, read_header
 from minibert.model import BertModel
 from minibert.pretrained import load_tokenizer, resolve_model_dir
@@ -80,15 +80,6 @@ def component_of(name):
     """The part of the model a parameter belongs to: 'embeddings', 'encoder.layer.3', 'pooler'."""
     parts = name.split(".")
     return ".".join(parts[:3]) if parts[0] == "encoder" else parts[0]
-
-
-def similarity_table(sims):
-    """Cosine similarities as a small text table, one row and one column per sentence."""
-    n = len(sims)
-    lines = ["       " + "".join(f"[{j}]".rjust(7) for j in range(n))]
-    for i in range(n):
-        lines.append(f"  [{i}]  " + "".join(f"{sims[i, j]:7.2f}" for j in range(n)))
-    return "\n".join(lines)
 
 
 def main():

@@ -26,15 +26,6 @@ DEMO_SENTENCES = [
 ]
 
 
-def _similarity_table(texts, sims) -> str:
-    """A small text table: one row and one column per sentence."""
-    width = 7
-    lines = ["      " + "".join(f"[{j}]".rjust(width) for j in range(len(texts)))]
-    for i, row in enumerate(sims):
-        lines.append(f"[{i}]   " + "".join(f"{v:{width}.3f}" for v in row))
-    return "\n".join(lines)
-
-
 def _load(model_path):
     from .model import BertModel
     from .pretrained import load_tokenizer
@@ -65,7 +56,7 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from .features import cosine_similarity, embed_texts
+    from .features import cosine_similarity, embed_texts, similarity_table
 
     model, tok = _load(args.model)
     vectors = embed_texts(model, tok, args.texts, pooling=args.pooling, max_length=args.max_length)
@@ -75,12 +66,12 @@ def cmd_embed(args) -> int:
         print(f"[{i}] {head} ...  |v|={float((v * v).sum()) ** 0.5:.3f}  {text}")
     if len(args.texts) > 1:
         print("\ncosine similarity:")
-        print(_similarity_table(args.texts, cosine_similarity(vectors)))
+        print(similarity_table(cosine_similarity(vectors)))
     return 0
 
 
 def cmd_demo(args) -> int:
-    from .features import cosine_similarity, embed_texts
+    from .features import cosine_similarity, embed_texts, similarity_table
 
     model, tok = _load(args.model)
     cfg = model.config
@@ -93,12 +84,80 @@ def cmd_demo(args) -> int:
     vectors = embed_texts(model, tok, DEMO_SENTENCES, pooling="mean")
     sims = cosine_similarity(vectors)
     print("\ncosine similarity of the sentence vectors:")
-    print(_similarity_table(DEMO_SENTENCES, sims))
+    print(similarity_table(sims))
     pairs = [(sims[i, j], i, j) for i in range(len(sims)) for j in range(i + 1, len(sims))]
     best, worst = max(pairs), min(pairs)
     print(f"\nmost alike:  [{best[1]}] and [{best[2]}] ({best[0]:.3f});  "
           f"least alike: [{worst[1]}] and [{worst[2]}] ({worst[0]:.3f})")
     print("\nNext: python lessons/01_tokenizer.py, then 02 and 03.")
+    return 0
+
+
+def _print_results(results) -> None:
+    from .compare import markdown_tables
+
+    print()
+    print(markdown_tables(results))
+    for name, path in results.get("figures", {}).items():
+        print(f"plot ({name.replace('_', ' ')}): {path}")
+
+
+def cmd_compare(args) -> int:
+    from .compare import run_comparison
+
+    out = args.out or f"runs/{'quick' if args.quick else 'full'}"
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+    print(f"minibert compare ({'quick' if args.quick else 'full'} run): results go to {out}/")
+    results = run_comparison(out, quick=args.quick, weights=args.model, sizes=sizes, resume=not args.fresh,
+                             data_efficiency=not args.no_data_efficiency, device=args.device)
+    _print_results(results)
+    print(f"\nresults: {out}/results.json, {out}/results.md   ({results['total_wall_s']:.0f} s)")
+    return 0
+
+
+def _user_splits(args):
+    """The movie reviews, or a user's file split by the same sha1 rule."""
+    from .transfer import load_splits, splits_from_file
+
+    if args.data:
+        return splits_from_file(args.data, text_column=args.text_column, label_column=args.label_column,
+                                train_size=args.limit, seed=args.seed)
+    return load_splits(args.limit, args.seed)
+
+
+def _print_result(r) -> None:
+    print(f"\n{r.strategy}: dev accuracy {100 * r.dev_accuracy:.1f}%, test accuracy {100 * r.test_accuracy:.1f}% "
+          f"(macro-F1 {100 * r.test_macro_f1:.1f}), {r.trainable_params:,} trainable parameters, "
+          f"{r.wall_s:.0f} s, peak memory {r.peak_mem_mb:.0f} MB")
+
+
+def cmd_finetune(args) -> int:
+    from .transfer import fine_tune
+
+    r = fine_tune(_user_splits(args), weights=args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                  max_length=args.max_length, seed=args.seed, freeze_layers=args.freeze_layers, device=args.device,
+                  checkpoint_dir=args.checkpoint_dir)
+    _print_result(r)
+    return 0
+
+
+def cmd_scratch(args) -> int:
+    from .transfer import random_init
+
+    r = random_init(_user_splits(args), weights=args.model, epochs=args.epochs, lr=args.lr,
+                    batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, device=args.device,
+                    checkpoint_dir=args.checkpoint_dir)
+    _print_result(r)
+    return 0
+
+
+def cmd_features(args) -> int:
+    from .transfer import feature_extraction
+
+    r = feature_extraction(_user_splits(args), weights=args.model, pooling=args.pooling, head=args.head,
+                           epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                           seed=args.seed, device=args.device)
+    _print_result(r)
     return 0
 
 
@@ -122,6 +181,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pair", default=None, help="a second text (sentence pair)")
     p.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens")
     p.set_defaults(func=cmd_tokenize)
+
+    p = with_model(sub.add_parser("compare", help="the three transfer strategies side by side (tables + plots)"))
+    p.add_argument("--quick", action="store_true", help="at most 1000 training examples, fewer epochs (minutes)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/quick or runs/full)")
+    p.add_argument("--sizes", default=None, help="data-efficiency training sizes, e.g. 100,300,1000")
+    p.add_argument("--no-data-efficiency", action="store_true", help="skip the data-efficiency runs")
+    p.add_argument("--fresh", action="store_true", help="ignore results already in the output folder")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: $MINIBERT_DEVICE, else cpu)")
+    p.set_defaults(func=cmd_compare)
+
+    def with_training(p, epochs, lr):
+        with_model(p)
+        p.add_argument("--data", default=None, help="a CSV/TSV/JSONL file (default: the movie reviews)")
+        p.add_argument("--text-column", default="text")
+        p.add_argument("--label-column", default="label")
+        p.add_argument("--limit", type=int, default=None, help="use only this many training examples")
+        p.add_argument("--epochs", type=int, default=epochs)
+        p.add_argument("--lr", type=float, default=lr)
+        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--max-length", type=int, default=64)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default=None)
+        return p
+
+    p = with_training(sub.add_parser("finetune", help="fine-tune the pretrained model on a task"), 3, 5e-5)
+    p.add_argument("--freeze-layers", type=int, default=0, help="keep the embeddings and the lowest k layers frozen")
+    p.add_argument("--checkpoint-dir", default=None, help="save checkpoints here (and resume from them)")
+    p.set_defaults(func=cmd_finetune)
+
+    p = with_training(sub.add_parser("scratch", help="train the same architecture from random weights"), 3, 1e-4)
+    p.add_argument("--checkpoint-dir", default=None, help="save checkpoints here (and resume from them)")
+    p.set_defaults(func=cmd_scratch)
+
+    p = with_training(sub.add_parser("features", help="frozen features + a trained head"), 20, 1e-3)
+    p.add_argument("--pooling", default="mean", choices=["mean", "cls", "pooler", "mean_last4"])
+    p.add_argument("--head", default="softmax", choices=["softmax", "mlp"])
+    p.set_defaults(func=cmd_features)
 
     p = with_model(sub.add_parser("embed", help="sentence vectors and their cosine similarities"))
     p.add_argument("texts", nargs="+")

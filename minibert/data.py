@@ -18,10 +18,13 @@ import bz2
 import csv
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .errors import DataError
 
 LABELS = {"rotten": 0, "fresh": 1}
 LABEL_NAMES = ["rotten", "fresh"]
@@ -83,6 +86,74 @@ def load_movie_reviews(split: str | None = None, path: str | Path | None = None)
     if split is not None:
         rows = [(t, y) for t, y in rows if split_of(t) == split]
     return TextDataset([t for t, _ in rows], [y for _, y in rows], list(LABEL_NAMES))
+
+
+# ----------------------------------------------------------------------------------------
+# Your own data: CSV, TSV or JSON Lines with a text column and a label column
+# ----------------------------------------------------------------------------------------
+def read_labelled_file(path: str | Path, text_column: str = "text", label_column: str = "label") -> TextDataset:
+    """Read texts and labels from a .csv, .tsv or .jsonl file.
+
+    Labels may be any strings (or numbers); they are mapped to ids 0, 1, ... in sorted
+    order, so ``label_names[i]`` names id ``i``. Every bad row is reported with its line
+    number: a missing column, an empty text or an empty label.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".jsonl"):
+        raise DataError(f"{path}: unknown data format {suffix!r}; use .csv, .tsv or .jsonl")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark is dropped
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    rows = []  # (line number, text, label)
+    if suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise DataError(f"{path}, line {number}: expected a JSON object")
+            rows.append((number, record.get(text_column), record.get(label_column)))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        missing = [c for c in (text_column, label_column) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: no column {missing[0]!r}; the header has {reader.fieldnames}")
+        for record in reader:
+            rows.append((reader.line_num, record.get(text_column), record.get(label_column)))
+    texts, labels = [], []
+    for number, value, label in rows:
+        if value is None or label is None:
+            name = text_column if value is None else label_column
+            raise DataError(f"{path}, line {number}: no value for column {name!r}")
+        value, label = str(value).strip(), str(label).strip()
+        if not value:
+            raise DataError(f"{path}, line {number}: the text is empty")
+        if not label:
+            raise DataError(f"{path}, line {number}: the label is empty")
+        texts.append(value)
+        labels.append(label)
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise DataError(f"{path}: a classifier needs at least two labels, found {names or 'none'}")
+    index = {name: i for i, name in enumerate(names)}
+    return TextDataset(texts, [index[label] for label in labels], names)
+
+
+def split_dataset(data: TextDataset) -> dict:
+    """{"train", "dev", "test"} TextDatasets by the sha1 rule (split_of)."""
+    parts = {"train": ([], []), "dev": ([], []), "test": ([], [])}
+    for text, label in zip(data.texts, data.labels):
+        texts, labels = parts[split_of(text)]
+        texts.append(text)
+        labels.append(label)
+    return {name: TextDataset(t, y, data.label_names) for name, (t, y) in parts.items()}
 
 
 # ----------------------------------------------------------------------------------------

@@ -45,3 +45,7 @@ class TrainingError(MinibertError, RuntimeError):
 
 class CheckpointError(MinibertError, ValueError):
     """A checkpoint is missing, partial or corrupt."""
+
+
+class DataError(MinibertError, ValueError):
+    """A data file is missing, malformed, or its labels cannot be used (names the file and line)."""

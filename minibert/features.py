@@ -1,38 +1,60 @@
 """Sentence vectors from a BERT: run the encoder over texts in batches and pool.
 
-Poolings:
-  mean    the average of the last layer's real-token vectors (the default: Sentence-BERT,
-          Reimers & Gurevych 2019, measured it as the better sentence vector of a BERT
-          not fine-tuned for the task; [CLS] alone was worse)
-  cls     the last layer's vector at [CLS]
-  pooler  the pooler's output, tanh(dense(h_[CLS])), trained for next-sentence prediction
+Poolings (what one vector per text is made of):
+  mean        the average of the last layer's real-token vectors (the default: Sentence-BERT,
+              Reimers & Gurevych 2019, measured it as the better sentence vector of a BERT
+              not fine-tuned for the task; [CLS] alone was worse)
+  cls         the last layer's vector at [CLS]
+  pooler      the pooler's output, tanh(dense(h_[CLS])), trained for next-sentence prediction
+  mean_last4  the mean-pooled vectors of the last four layers, concatenated ([N, 4H]), in the
+              spirit of the BERT paper's feature-based experiment (which concatenated the
+              last four layers' token vectors)
+
+Feature extraction runs the encoder once, in eval mode; ``cached_features`` keeps the
+result on disk, keyed by the weights, the texts, the pooling and the length limit, so
+training a new head on the same features takes seconds.
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend
 from . import functional as F
+from .layers import no_grad
+from .paths import cache_dir
 
-POOLINGS = ("mean", "cls", "pooler")
+POOLINGS = ("mean", "cls", "pooler", "mean_last4")
 
 
 def pool(output, attention_mask, pooling: str = "mean"):
-    """One vector [B, H] per sequence from a BertModelOutput."""
+    """One vector per sequence from a BertModelOutput: [B, H] ([B, 4H] for mean_last4)."""
     if pooling == "mean":
         return F.masked_mean(output.last_hidden_state, attention_mask)[0]
     if pooling == "cls":
         return output.last_hidden_state[:, 0]
     if pooling == "pooler":
         return output.pooler_output
+    if pooling == "mean_last4":
+        if output.hidden_states is None or len(output.hidden_states) < 5:
+            raise ValueError("mean_last4 needs the hidden states of at least 4 layers (output_hidden_states=True)")
+        xp = backend.get_xp(output.last_hidden_state)
+        return xp.concatenate([F.masked_mean(h, attention_mask)[0] for h in output.hidden_states[-4:]], axis=1)
     raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
+
+
+def feature_size(model, pooling: str) -> int:
+    return model.config.hidden_size * (4 if pooling == "mean_last4" else 1)
 
 
 def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int = 32,
                 max_length: int = 128, progress: bool | None = None) -> np.ndarray:
-    """Sentence vectors [N, H] (NumPy, float32 or the model's dtype) for a list of texts.
+    """Sentence vectors [N, D] (NumPy, the model's dtype) for a list of texts.
 
     Texts are sorted by length before batching, so each batch pads little, and the
     vectors are returned in the original order. ``progress`` shows a tqdm bar (default:
@@ -44,22 +66,64 @@ def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int 
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     texts = list(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=model.dtype)
+    out = np.zeros((len(texts), feature_size(model, pooling)), dtype=model.dtype)
     starts = range(0, len(texts), batch_size)
     show = progress if progress is not None else len(starts) > 4
     was_training = model.training
     model.eval()  # features are deterministic: no dropout
     try:
-        for start in tqdm(starts, desc="embedding", unit="batch", disable=not show):
-            idx = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in idx], max_length=max_length, padding=True, truncation=True)
-            result = model(batch["input_ids"], attention_mask=batch["attention_mask"],
-                           token_type_ids=batch["token_type_ids"])
-            mask = backend.to_device(batch["attention_mask"], model.device)
-            out[idx] = backend.to_numpy(pool(result, mask, pooling))
+        with no_grad():  # inference only: no caches kept, little memory
+            for start in tqdm(starts, desc="features", unit="batch", disable=not show, leave=False):
+                idx = order[start:start + batch_size]
+                batch = tokenizer([texts[i] for i in idx], max_length=max_length, padding=True, truncation=True)
+                result = model(batch["input_ids"], attention_mask=batch["attention_mask"],
+                               token_type_ids=batch["token_type_ids"], output_hidden_states=pooling == "mean_last4")
+                mask = backend.to_device(batch["attention_mask"], model.device)
+                out[idx] = backend.to_numpy(pool(result, mask, pooling))
     finally:
         model.train(was_training)
     return out
+
+
+def weights_fingerprint(model) -> str:
+    """A digest of every parameter of the model (its name, shape, dtype and values)."""
+    digest = hashlib.sha256()
+    for name, p in model.named_parameters():
+        data = np.ascontiguousarray(backend.to_numpy(p.data))
+        digest.update(f"{name}:{data.shape}:{data.dtype};".encode())
+        digest.update(data.tobytes())
+    return digest.hexdigest()
+
+
+def cached_features(model, tokenizer, texts, pooling: str = "mean", max_length: int = 64,
+                    batch_size: int = 32, folder: str | Path | None = None, progress: bool | None = None,
+                    fingerprint: str | None = None, refresh: bool = False) -> np.ndarray:
+    """embed_texts, remembered on disk under ``folder`` (default: <cache>/features).
+
+    The file name is a digest of (weights, texts, pooling, max_length, dtype): change any of
+    them and the features are computed afresh. Pass ``fingerprint`` (weights_fingerprint)
+    to avoid hashing the weights again for every split; ``refresh=True`` recomputes (and
+    rewrites) them even when cached.
+    """
+    folder = Path(folder) if folder is not None else cache_dir() / "features"
+    fingerprint = fingerprint or weights_fingerprint(model)
+    key = hashlib.sha256()
+    key.update(f"{fingerprint}|{pooling}|{max_length}|{np.dtype(model.dtype)}|{tokenizer.do_lower_case}|".encode())
+    for t in texts:
+        key.update(t.encode("utf-8") + b"\0")
+    path = folder / f"{key.hexdigest()[:32]}.npy"
+    if path.is_file() and not refresh:
+        try:
+            return np.load(path)
+        except (OSError, ValueError):  # a damaged cache file: compute again
+            pass
+    features = embed_texts(model, tokenizer, texts, pooling, batch_size, max_length, progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, features)
+    os.replace(tmp, path)
+    return features
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -68,3 +132,11 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return an @ bn.T
+
+
+def similarity_table(sims: np.ndarray, width: int = 7) -> str:
+    """A text table of a square similarity matrix: one row and one column per item."""
+    lines = ["    " + "".join(f"[{j}]".rjust(width) for j in range(len(sims)))]
+    for i, row in enumerate(sims):
+        lines.append(f"[{i}] " + "".join(f"{v:{width}.3f}" for v in row))
+    return "\n".join(lines)

@@ -13,10 +13,35 @@ the backward pass.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import backend
 from . import functional as F
+
+
+_GRAD_ENABLED = [True]  # a one-element list: the switch no_grad() flips
+
+
+@contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` forward passes keep no caches for backward.
+
+    Use it for inference (evaluation, feature extraction): the activations of every
+    layer are freed as soon as the next layer has used them, so memory stays small.
+    A backward after such a forward is an error.
+    """
+    previous = _GRAD_ENABLED[0]
+    _GRAD_ENABLED[0] = False
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED[0] = previous
+
+
+def grad_enabled() -> bool:
+    return _GRAD_ENABLED[0]
 
 
 class Parameter:
@@ -62,6 +87,19 @@ class Module:
 
     def forward(self, *args, **kwargs):  # pragma: no cover - every subclass defines it
         raise NotImplementedError
+
+    @staticmethod
+    def keep(cache):
+        """What a forward stores for its backward: the cache, or None under no_grad()."""
+        return cache if _GRAD_ENABLED[0] else None
+
+    def cached(self, cache=None):
+        """The cache a backward needs; a clear error when the forward kept none."""
+        cache = self._cache if cache is None else cache
+        if cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() needs the forward's cache, but the forward "
+                               "ran under no_grad() (or never ran): run the forward again outside no_grad()")
+        return cache
 
     def has_trainable(self) -> bool:
         """True when some parameter of this module (or below) requires a gradient."""
@@ -187,12 +225,13 @@ class Linear(Module):
         self._cache = None
 
     def forward(self, x):
-        y, self._cache = F.linear(x, self.weight.data, self.bias.data)
+        y, cache = F.linear(x, self.weight.data, self.bias.data)
+        self._cache = self.keep(cache)
         return y
 
     def backward(self, dy, need_dx: bool = True):
         """dy: [..., out] -> dx: [..., in] (None when not needed); accumulates dW, db."""
-        dx, dw, db = F.linear_backward(dy, self._cache, need_dx, self.weight.requires_grad or self.bias.requires_grad)
+        dx, dw, db = F.linear_backward(dy, self.cached(), need_dx, self.weight.requires_grad or self.bias.requires_grad)
         self.weight.accumulate(dw)
         self.bias.accumulate(db)
         return dx
@@ -206,13 +245,14 @@ class Embedding(Module):
         self._cache = None
 
     def forward(self, ids):
-        y, self._cache = F.embedding(ids, self.weight.data)
+        y, cache = F.embedding(ids, self.weight.data)
+        self._cache = self.keep(cache)
         return y
 
     def backward(self, dy) -> None:
         """Accumulate the table's gradient (ids have no gradient, so nothing is returned)."""
         if self.weight.requires_grad:
-            self.weight.accumulate(F.embedding_backward(dy, self._cache))
+            self.weight.accumulate(F.embedding_backward(dy, self.cached()))
 
 
 class LayerNorm(Module):
@@ -225,11 +265,12 @@ class LayerNorm(Module):
         self._cache = None
 
     def forward(self, x):
-        y, self._cache = F.layer_norm(x, self.weight.data, self.bias.data, self.eps)
+        y, cache = F.layer_norm(x, self.weight.data, self.bias.data, self.eps)
+        self._cache = self.keep(cache)
         return y
 
     def backward(self, dy):
-        dx, dw, db = F.layer_norm_backward(dy, self._cache)
+        dx, dw, db = F.layer_norm_backward(dy, self.cached())
         self.weight.accumulate(dw)
         self.bias.accumulate(db)
         return dx

@@ -108,15 +108,16 @@ class BertSelfAttention(Module):
         k = F.split_heads(self.key(x), self.num_heads)  # [B, NH, T, HS]
         v = F.split_heads(self.value(x), self.num_heads)  # [B, NH, T, HS]
         rng = self.dropout.rng_for(x) if self.training and self.dropout.p > 0 else None
-        context, self.probs, self._cache = F.scaled_dot_product_attention(
+        context, self.probs, cache = F.scaled_dot_product_attention(
             q, k, v, mask_bias, self.dropout.p, rng, self.training
         )  # context: [B, NH, T, HS]
+        self._cache = self.keep(cache)
         return F.merge_heads(context)  # [B, T, H]
 
     def backward(self, dy):
         """dy: [B, T, H] -> dx: [B, T, H], the sum of the paths through q, k and v."""
         dcontext = F.split_heads(dy, self.num_heads)  # [B, NH, T, HS]: merge_heads undone
-        dq, dk, dv = F.scaled_dot_product_attention_backward(dcontext, self._cache)  # each [B, NH, T, HS]
+        dq, dk, dv = F.scaled_dot_product_attention_backward(dcontext, self.cached())  # each [B, NH, T, HS]
         dx = self.query.backward(F.merge_heads(dq))  # [B, T, H]
         dx += self.key.backward(F.merge_heads(dk))
         dx += self.value.backward(F.merge_heads(dv))
@@ -168,12 +169,14 @@ class BertIntermediate(Module):
 
     def forward(self, x):
         h = self.dense(x)  # [B, T, H] -> [B, T, I]
-        y, self._cache = F.gelu(h) if self.exact_gelu else F.gelu_tanh(h)
+        y, cache = F.gelu(h) if self.exact_gelu else F.gelu_tanh(h)
+        self._cache = self.keep(cache)
         return y  # [B, T, I]
 
     def backward(self, dy):
         """dy: [B, T, I] -> dx: [B, T, H]."""
-        dh = F.gelu_backward(dy, self._cache) if self.exact_gelu else F.gelu_tanh_backward(dy, self._cache)
+        cache = self.cached()
+        dh = F.gelu_backward(dy, cache) if self.exact_gelu else F.gelu_tanh_backward(dy, cache)
         return self.dense.backward(dh)
 
 
@@ -238,13 +241,14 @@ class BertPooler(Module):
 
     def forward(self, hidden):
         cls = hidden[:, 0]  # [B, T, H] -> [B, H]: the [CLS] token of every sequence
-        y, self._cache = F.tanh(self.dense(cls))
+        y, cache = F.tanh(self.dense(cls))
+        self._cache = self.keep(cache)
         self._hidden_shape = hidden.shape
         return y  # [B, H]
 
     def backward(self, dy, need_dx: bool = True):
         """dy: [B, H] -> dhidden: [B, T, H], non-zero only at [CLS] (None when not needed)."""
-        dcls = self.dense.backward(F.tanh_backward(dy, self._cache), need_dx)  # [B, H]
+        dcls = self.dense.backward(F.tanh_backward(dy, self.cached()), need_dx)  # [B, H]
         if not need_dx:
             return None
         dhidden = backend.get_xp(dcls).zeros(self._hidden_shape, dtype=dcls.dtype)

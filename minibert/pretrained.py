@@ -3,11 +3,16 @@
 A model folder holds
     config.json (Hugging Face) or bert_config.json (Google)   the shape of the model
     vocab.txt (+ tokenizer_config.json)                       the tokenizer
-    model.safetensors                                          the weights
+    the weights, in the first of these formats it finds:
+        model.safetensors        Hugging Face's safe format            (formats/safetensors.py)
+        pytorch_model.bin        torch.save, zip or legacy; never run  (formats/torch_pickle.py)
+        bert_model.ckpt.index    Google's TF1 checkpoint, + .data-*    (formats/tf_checkpoint.py)
 Names are mapped to minibert's (which are Hugging Face's): a leading ``bert.`` is
 stripped or added as the model class needs, old ``LayerNorm.gamma/beta`` names become
-``weight/bias``, and the ``position_ids`` buffer some files carry is skipped. Every
-shape is checked against the config before anything is copied.
+``weight/bias``, Google's TF names are translated (see google_to_hf_name), the
+pre-training heads (``cls.*``) that no minibert model has are ignored, and the
+``position_ids`` buffer some files carry is skipped. Every shape is checked against the
+config before anything is copied.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ import numpy as np
 from . import backend
 from .config import BertConfig
 from .errors import ConfigError, MinibertWarning, WeightsError
-from .formats import safetensors
+from .formats import safetensors, tf_checkpoint, torch_pickle
 from .paths import DEFAULT_MODEL_NAME
 
 # Names that mean "the embedded default model" (see minibert.download).
 DEFAULT_ALIASES = ("minilm", "default", DEFAULT_MODEL_NAME.lower(), f"sentence-transformers/{DEFAULT_MODEL_NAME.lower()}")
 CONFIG_FILES = ("config.json", "bert_config.json")
-WEIGHTS_FILES = ("model.safetensors",)
-NOT_YET_READ = ("pytorch_model.bin", "bert_model.ckpt.index")  # formats minibert does not read yet
+# In order of preference: safetensors is the fastest to read and cannot hold code.
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin", "bert_model.ckpt.index")
+WEIGHTS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".index")  # a weights file named directly
 ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
 
 
@@ -46,7 +52,7 @@ def resolve_model_dir(path=None) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         return p
-    if p.is_file():
+    if p.is_file() or p.with_name(p.name + ".index").is_file():  # a file, or a TF prefix (bert_model.ckpt)
         return p.parent
     raise WeightsError(
         f"no model folder at {p}: pass a folder holding config.json (or bert_config.json), vocab.txt "
@@ -62,16 +68,74 @@ def find_config_file(folder: Path) -> Path:
 
 
 def find_weights_file(folder: Path) -> Path:
+    """The folder's weights file: the first of WEIGHTS_FILES that it holds."""
     for name in WEIGHTS_FILES:
         if (folder / name).is_file():
             return folder / name
-    other = [name for name in NOT_YET_READ if (folder / name).is_file()]
-    if other:
-        raise WeightsError(
-            f"{folder}: holds {other[0]}, a format this version of minibert cannot read yet; "
-            "only model.safetensors is supported for now"
-        )
-    raise WeightsError(f"{folder}: no weights file (model.safetensors) in this folder")
+    raise WeightsError(f"{folder}: no weights file (model.safetensors) in this folder; minibert also reads "
+                       "pytorch_model.bin and Google's bert_model.ckpt.index (+ its .data-* files)")
+
+
+def weights_file_for(path, folder: Path) -> Path:
+    """The weights file ``path`` names (a weights file, or a TF prefix such as
+    ``.../bert_model.ckpt``), else the folder's (find_weights_file)."""
+    if path is not None:
+        p = Path(path).expanduser()
+        if p.is_file() and p.name.endswith(WEIGHTS_SUFFIXES):
+            return p
+        if not p.exists() and p.with_name(p.name + ".index").is_file():
+            return p.with_name(p.name + ".index")
+    return find_weights_file(folder)
+
+
+def google_to_hf_name(name: str) -> tuple[str, bool]:
+    """Google's TF variable name -> (Hugging Face name, whether the array must be transposed).
+
+    The rules: ``/`` -> ``.``, ``layer_N`` -> ``layer.N``, LayerNorm ``gamma``/``beta`` ->
+    ``weight``/``bias``, ``*_embeddings`` gets ``.weight``; ``kernel`` -> ``weight``,
+    TRANSPOSED (a TF Dense layer computes x @ W with W [in, out]; a Linear layer x @ W.T
+    with W [out, in]); ``output_weights`` are already [out, in]: not transposed.
+    run_classifier's unscoped ``output_weights``/``output_bias`` are the classifier.
+
+        bert/encoder/layer_3/attention/self/query/kernel
+            -> bert.encoder.layer.3.attention.self.query.weight (transposed)
+        cls/seq_relationship/output_weights -> cls.seq_relationship.weight
+    """
+    if name in ("output_weights", "output_bias"):
+        return "classifier." + ("weight" if name == "output_weights" else "bias"), False
+    parts = [re.sub(r"^layer_(\d+)$", r"layer.\1", part) for part in name.split("/")]
+    transpose = parts[-1] == "kernel"
+    renamed = {"kernel": "weight", "gamma": "weight", "beta": "bias", "output_weights": "weight", "output_bias": "bias"}
+    if parts[-1] in renamed:
+        parts[-1] = renamed[parts[-1]]
+    elif parts[-1].endswith("_embeddings"):
+        parts.append("weight")
+    return ".".join(parts), transpose
+
+
+def read_weights(weights_file: Path) -> tuple[dict, dict]:
+    """Read any supported weights file.
+
+    Returns:
+        ({Hugging Face name: array}, {Hugging Face name: the name in the file}); the
+        second differs from the first only for TF checkpoints, and serves error messages.
+    """
+    name = weights_file.name
+    if name.endswith(".safetensors"):
+        tensors = safetensors.load_file(weights_file)
+    elif name.endswith((".bin", ".pt", ".pth")):
+        tensors = torch_pickle.load_file(weights_file)
+    elif name.endswith(".index"):
+        tensors, file_names = {}, {}
+        for tf_name, array in tf_checkpoint.load_checkpoint(weights_file).items():  # optimizer slots skipped
+            hf_name, transpose = google_to_hf_name(tf_name)
+            tensors[hf_name] = array.T if transpose else array
+            file_names[hf_name] = tf_name
+        return tensors, file_names
+    else:
+        raise WeightsError(f"{weights_file}: unknown weights format; minibert reads "
+                           f"{', '.join(WEIGHTS_FILES)}")
+    return tensors, {key: key for key in tensors}
 
 
 def canonical_name(key: str) -> str:
@@ -82,7 +146,7 @@ def canonical_name(key: str) -> str:
     return re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key)
 
 
-def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> dict:
+def load_state_dict(model, tensors: dict, source: str, strict: bool = False, file_names: dict | None = None) -> dict:
     """Copy ``{checkpoint key: array}`` into ``model``'s parameters, checking every shape.
 
     Args:
@@ -90,10 +154,12 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
         tensors: the arrays read from the weights file.
         source: the file's path, for messages.
         strict: raise on any unexpected or missing key instead of warning.
+        file_names: {key: the tensor's name in the file}, for messages (TF checkpoints).
 
     Returns:
-        {"missing": [...], "unexpected": [...]}: model names left at their random
-        initialisation, and checkpoint keys that were not used.
+        {"missing": [...], "unexpected": [...], "ignored": [...]}: model names left at
+        their random initialisation, checkpoint keys that were not used, and the
+        pre-training heads (``cls.*``) skipped on purpose.
 
     Raises:
         WeightsError: a shape that does not fit the config, encoder weights missing from
@@ -110,10 +176,14 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
             f"{source}: the file has {max(layers_in_file) + 1} encoder layers, but the config says "
             f"num_hidden_layers={n_layers} (do config and weights belong to the same model?)"
         )
-    assignments, unexpected = {}, []
+    file_names = file_names or {}
+    assignments, unexpected, ignored = {}, [], []
     for key, array in tensors.items():
         name = canonical_name(key)
         if name == "embeddings.position_ids":  # a buffer (0, 1, ..., P-1), not a weight
+            continue
+        if name.startswith("cls."):  # BertForPreTraining's MLM and NSP heads: no minibert model has them
+            ignored.append(key)
             continue
         target = prefix + name if name.startswith(ENCODER_PREFIXES) else name
         if target not in params:
@@ -122,7 +192,7 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
         expected = params[target].shape
         if tuple(array.shape) != tuple(expected):
             raise WeightsError(
-                f"{source}: tensor {key!r} has shape {tuple(array.shape)}, but the config needs "
+                f"{source}: tensor {file_names.get(key, key)!r} has shape {tuple(array.shape)}, but the config needs "
                 f"{tuple(expected)} for {target} (do config and weights belong to the same model?)"
             )
         assignments[target] = array
@@ -136,7 +206,8 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
             f"{source}: {len(encoder_missing)} encoder tensors are missing, e.g. {encoder_missing[:3]}.{hint}"
         )
     if strict and (missing or unexpected):
-        raise WeightsError(f"{source}: strict loading failed: missing {missing}, unexpected {unexpected}")
+        unexpected_shown = [file_names.get(key, key) for key in unexpected]
+        raise WeightsError(f"{source}: strict loading failed: missing {missing}, unexpected {unexpected_shown}")
     dtype = model.dtype
     for target, array in assignments.items():
         params[target].data = np.ascontiguousarray(array, dtype=dtype)
@@ -145,9 +216,10 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False) -> 
             f"{source}: {', '.join(missing)} not in the file: newly initialised at random "
             "(train them before trusting the outputs)", MinibertWarning, stacklevel=3)
     if unexpected:
+        shown = [file_names.get(key, key) for key in unexpected[:8]]
         warnings.warn(f"{source}: {len(unexpected)} tensors not used by {type(model).__name__}: "
-                      f"{', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}", MinibertWarning, stacklevel=3)
-    return {"missing": missing, "unexpected": unexpected}
+                      f"{', '.join(shown)}{' ...' if len(unexpected) > 8 else ''}", MinibertWarning, stacklevel=3)
+    return {"missing": missing, "unexpected": unexpected, "ignored": ignored}
 
 
 def load_config(path=None) -> BertConfig:
@@ -175,21 +247,52 @@ def from_pretrained(cls, path=None, dtype=np.float32, device=None, strict=False,
         if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
             raise ConfigError(f"num_labels must be a positive integer, got {num_labels!r}")
         config.num_labels = int(num_labels)
-    weights_file = find_weights_file(folder)
-    tensors = safetensors.load_file(weights_file)
+    weights_file = weights_file_for(path, folder)
+    tensors, file_names = read_weights(weights_file)
     model = cls(config, dtype=dtype, seed=seed)
-    load_state_dict(model, tensors, str(weights_file), strict=strict)
+    load_state_dict(model, tensors, str(weights_file), strict=strict, file_names=file_names)
     model.eval()  # like Hugging Face: a freshly loaded model is in evaluation mode
     if device != "cpu":  # the device asked for, else $MINIBERT_DEVICE
         model.to(device)
     return model
 
 
+def lower_case_from_name(folder_name: str) -> bool | None:
+    """Whether a model's name says it is uncased (True) or cased (False); None if it does not.
+
+    Google's zips hold no tokenizer settings: the name is all there is. Google's rules
+    (its validate_case_matches_checkpoint): ``uncased_*``, ``multilingual_L-12_*`` (the old
+    uncased multilingual model) and ``chinese_*`` are lower-cased; ``cased_*`` and
+    ``multi_cased_*`` are not. Hugging Face names (``bert-base-cased``...) follow the same words.
+    """
+    name = folder_name.lower()
+    if re.search(r"(^|[_-])uncased([_-]|$)", name) or re.match(r"multilingual_l-", name) or "chinese" in name:
+        return True
+    if re.search(r"(^|[_-])cased([_-]|$)", name):
+        return False
+    return None
+
+
 def load_tokenizer(path=None):
-    """The BertTokenizer of a model folder (or of the default model)."""
+    """The BertTokenizer of a model folder (or of the default model).
+
+    Lower-casing: as ``tokenizer_config.json`` says when the folder has one; else as the
+    folder's name says (Google's ``uncased_L-12_H-768_A-12``, ``cased_...``); else
+    lower-case, with a MinibertWarning (wrong for a cased model).
+    """
     from .tokenizer import BertTokenizer  # noqa: PLC0415
 
-    return BertTokenizer.from_pretrained(resolve_model_dir(path))
+    folder = resolve_model_dir(path)
+    if (folder / "tokenizer_config.json").is_file() or not (folder / "vocab.txt").is_file():
+        return BertTokenizer.from_pretrained(folder)  # (which explains a missing vocab.txt)
+    lower = lower_case_from_name(folder.name)
+    if lower is None:
+        lower = True
+        warnings.warn(
+            f"{folder}: no tokenizer_config.json, and the folder's name does not say 'cased' or 'uncased': "
+            "lower-casing the input. For a cased model, add a tokenizer_config.json holding "
+            '{"do_lower_case": false}.', MinibertWarning, stacklevel=2)
+    return BertTokenizer.from_pretrained(folder, do_lower_case=lower)
 
 
 def save_pretrained(model, folder, tokenizer=None) -> Path:

@@ -35,6 +35,7 @@ from . import backend
 from .data import batch_order, collate, encode_texts
 from .errors import CheckpointError, TrainingError
 from .formats import safetensors
+from .layers import no_grad
 from .metrics import accuracy, macro_f1
 from .optim import AdamW, LinearWarmupDecay, clip_grad_norm
 
@@ -53,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     bucket: bool = True  # length bucketing: batches of similar lengths, less padding
     eval_batch_size: int = 64
+    eval_each_epoch: bool = True  # False: evaluate on dev after the last epoch only
     checkpoint_dir: str | None = None
     checkpoint_every: int | None = None  # steps between checkpoints (None: end of each epoch only)
     keep_checkpoints: int = 2
@@ -103,10 +105,11 @@ def predict(model, tokenizer, texts, max_length: int = 64, batch_size: int = 64)
     encoded = encode_texts(tokenizer, texts, max_length)
     logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)
     try:
-        for idx in batch_order([len(e) for e in encoded], batch_size, seed=None, bucket=True):
-            b = collate([encoded[i] for i in idx], np.zeros(len(idx)), tokenizer.pad_token_id)
-            out = model(b.input_ids, attention_mask=b.attention_mask, token_type_ids=b.token_type_ids)
-            logits[idx] = backend.to_numpy(out.logits)
+        with no_grad():  # inference only: no caches kept, little memory
+            for idx in batch_order([len(e) for e in encoded], batch_size, seed=None, bucket=True):
+                b = collate([encoded[i] for i in idx], np.zeros(len(idx)), tokenizer.pad_token_id)
+                out = model(b.input_ids, attention_mask=b.attention_mask, token_type_ids=b.token_type_ids)
+                logits[idx] = backend.to_numpy(out.logits)
     finally:
         model.train(was_training)
     return logits
@@ -193,7 +196,7 @@ class Trainer:
         bar.close()
         record = {"epoch": epoch + 1, "step": self.step, "train_loss": float(np.mean(losses)) if losses else None,
                   "seconds": time.perf_counter() - start, "tokens_per_s": tokens / max(time.perf_counter() - start, 1e-9)}
-        if self.dev_data is not None:
+        if self.dev_data is not None and (cfg.eval_each_epoch or epoch + 1 == cfg.epochs):
             metrics = evaluate(self.model, self.tokenizer, self.dev_data, cfg.max_length, cfg.eval_batch_size)
             self.model.train()
             record.update({f"dev_{k}": v for k, v in metrics.items()})

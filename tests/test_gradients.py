@@ -280,3 +280,20 @@ def test_bad_labels_are_clear_errors():
         model(ids, mask, types, labels=[0, 1])
 
 
+
+
+def test_no_grad_keeps_nothing_and_backward_then_says_why():
+    from minibert.layers import no_grad
+
+    model = tiny_classifier()
+    ids, mask, types, labels = tiny_batch()
+    with no_grad():
+        out = model(ids, mask, types, labels=labels)
+    assert model.bert.encoder.layer[0].attention.self.query._cache is None
+    assert model.bert.encoder.layer[0].intermediate._cache is None
+    with pytest.raises(RuntimeError, match="no_grad"):
+        model.backward()
+    again = model(ids, mask, types, labels=labels)  # outside no_grad: the same numbers, and backward works
+    np.testing.assert_array_equal(out.logits, again.logits)
+    model.backward()
+    assert model.classifier.weight.grad is not None

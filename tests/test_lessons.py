@@ -22,6 +22,16 @@ TIMEOUT_S = 120
 EXPECTED_OUTPUT = {
     "02_attention_by_hand.py": ["max abs difference", "OK: the hand-written layer matches the model"],
     "03_official_weights.py": ["22,713,216", "Cosine similarity, mean pooling"],
+    "05_backprop_by_hand.py": ["OK: all 25 hand-written gradients equal the library's",
+                               "OK: the gradients match finite differences",
+                               "every .grad is twice the first: True"],
+    "06_first_training_run.py": ["dev accuracy before training:", "batch loss", "dev accuracy:", "Wall time:"],
+}
+
+# Command-line arguments of a lesson, by file name (lessons not listed run without any).
+# Lesson 6's default run takes minutes; --quick trains on 64 reviews for one epoch.
+LESSON_ARGS = {
+    "06_first_training_run.py": ["--quick"],
 }
 
 
@@ -42,7 +52,7 @@ def test_lessons_are_found():
 def test_lesson_runs_from_any_folder(lesson, tmp_path):
     try:
         proc = subprocess.run(
-            [sys.executable, str(lesson)], cwd=tmp_path, env=lesson_env(),
+            [sys.executable, str(lesson), *LESSON_ARGS.get(lesson.name, [])], cwd=tmp_path, env=lesson_env(),
             capture_output=True, text=True, encoding="utf-8", timeout=TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
