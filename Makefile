@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   download the embedded default model and show what BERT sees in sentences
+#   make demo   the default model on a few sentences, then `minibert compare --quick`:
+#               fine-tuning vs frozen features vs random init on 1,000 movie reviews
 #   make test   run the test suite
 # Both create (or refresh) the virtual environment .venv and install what they need, so
 # they work on a fresh machine that has only Python 3.10+ and the package index.
@@ -18,6 +19,7 @@ venv:
 
 demo: venv
 	$(PY) -m minibert demo
+	$(PY) -m minibert compare --quick
 
 test: venv
 	$(PY) -m minibert download minilm

@@ -214,11 +214,11 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False, fil
     if missing:
         warnings.warn(
             f"{source}: {', '.join(missing)} not in the file: newly initialised at random "
-            "(train them before trusting the outputs)", MinibertWarning, stacklevel=3)
+            "(train them before trusting the outputs)", MinibertWarning, stacklevel=4)
     if unexpected:
         shown = [file_names.get(key, key) for key in unexpected[:8]]
         warnings.warn(f"{source}: {len(unexpected)} tensors not used by {type(model).__name__}: "
-                      f"{', '.join(shown)}{' ...' if len(unexpected) > 8 else ''}", MinibertWarning, stacklevel=3)
+                      f"{', '.join(shown)}{' ...' if len(unexpected) > 8 else ''}", MinibertWarning, stacklevel=4)
     return {"missing": missing, "unexpected": unexpected, "ignored": ignored}
 
 

@@ -1,0 +1,135 @@
+"""The transfer strategies, the comparison runner and reading a user's data file.
+
+These run the real default model on small slices of the movie reviews (tens of texts),
+so they check the plumbing and the bookkeeping; the accuracy figures themselves come
+from the full run documented in the README.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from minibert.compare import run_comparison
+from minibert.data import read_labelled_file, split_dataset, split_of
+from minibert.errors import DataError
+from minibert.transfer import (Splits, feature_extraction, fine_tune, load_splits, random_init, splits_from_file,
+                               subsample, truncate)
+
+
+@pytest.fixture(scope="module")
+def tiny_splits():
+    s = load_splits()
+    return Splits(subsample(s.train, 48, seed=1), truncate(s.dev, 24), truncate(s.test, 24))
+
+
+def test_subsample_is_reproducible_and_a_subset():
+    s = load_splits()
+    a, b = subsample(s.train, 100, seed=3), subsample(s.train, 100, seed=3)
+    assert a.texts == b.texts and len(a) == 100
+    assert set(a.texts) <= set(s.train.texts)
+    assert subsample(s.train, 100, seed=4).texts != a.texts
+    assert subsample(s.train, None).texts == s.train.texts
+
+
+def test_feature_extraction_caches_its_features(tiny_splits, tmp_path):
+    first = feature_extraction(tiny_splits, epochs=3, progress=False, cache_folder=tmp_path)
+    files = sorted(tmp_path.glob("*.npy"))
+    assert len(files) == 3  # train, dev, test
+    assert first.trainable_params == 384 * 2 + 2  # only the head trains
+    assert 0 <= first.test_accuracy <= 1 and first.wall_s > 0 and first.peak_mem_mb > 0
+    second = feature_extraction(tiny_splits, epochs=3, progress=False, cache_folder=tmp_path)
+    assert second.test_accuracy == first.test_accuracy  # same features, same seed: same head
+    assert second.history["extract_seconds"] < first.history["extract_seconds"]
+    pooled = feature_extraction(tiny_splits, pooling="mean_last4", head="mlp", epochs=2, progress=False,
+                                cache_folder=tmp_path)
+    assert pooled.trainable_params == 4 * 384 * 256 + 256 + 256 * 2 + 2
+
+
+def test_fine_tune_and_partial_fine_tune(tiny_splits):
+    full = fine_tune(tiny_splits, epochs=1, lr=1e-4, progress=False)
+    assert full.trainable_params == 22_713_986  # every parameter, with a 2-class head
+    assert full.history["epochs"][0]["dev_accuracy"] == full.dev_accuracy
+    partial = fine_tune(tiny_splits, epochs=1, lr=1e-4, progress=False, freeze_layers=4)
+    assert partial.strategy == "partial_fine_tune"
+    per_layer = (22_713_216 - 11_918_592 - 147_840) // 6  # (all - embeddings - pooler) / layers
+    assert partial.trainable_params == 22_713_986 - 11_918_592 - 4 * per_layer
+
+
+def test_random_init_trains_the_whole_architecture(tiny_splits):
+    r = random_init(tiny_splits, epochs=1, progress=False)
+    assert r.strategy == "random_init" and r.trainable_params == 22_713_986
+    assert r.settings["lr"] == 1e-4
+
+
+def test_compare_writes_results_tables_and_plots(tmp_path):
+    overrides = {"train_size": 40, "eval_size": 24, "min_steps": 1,
+                 "fine_tune": {"epochs": 1}, "random_init": {"epochs": 1}, "feature_extraction": {"epochs": 2}}
+    results = run_comparison(tmp_path, quick=True, sizes=[16], progress=False, overrides=overrides)
+    saved = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert set(saved["strategies"]) == {"fine_tune", "feature_extraction", "random_init"}
+    for r in saved["strategies"].values():
+        for key in ("dev_accuracy", "test_accuracy", "test_macro_f1", "trainable_params", "wall_s", "peak_mem_mb"):
+            assert key in r
+    assert set(saved["data_efficiency"]["fine_tune"]) == {"16", "40"}
+    table = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| fine-tune |" in table and "| random init |" in table and "training examples" in table
+    for name in ("learning_curves.png", "comparison.png", "data_efficiency.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a second run reuses every result it already has
+    again = run_comparison(tmp_path, quick=True, sizes=[16], progress=False, overrides=overrides)
+    assert again["strategies"] == results["strategies"]
+    assert again["total_wall_s"] < results["total_wall_s"] / 2
+
+
+def test_unknown_override_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown setting 'epochs'"):
+        run_comparison(tmp_path, overrides={"epochs": 3})
+
+
+# ---- a user's own data file ---------------------------------------------------------------
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_csv_tsv_and_jsonl(tmp_path):
+    csv_file = write(tmp_path / "d.csv", '\ufefftext,label\n"Great, really",pos\nAwful,neg\nFine,pos\n')
+    data = read_labelled_file(csv_file)
+    assert data.texts == ["Great, really", "Awful", "Fine"] and data.label_names == ["neg", "pos"]
+    assert data.labels == [1, 0, 1]
+    tsv = read_labelled_file(write(tmp_path / "d.tsv", "review\tstars\nok\t3\nbad\t1\n"), "review", "stars")
+    assert tsv.label_names == ["1", "3"] and tsv.labels == [1, 0]
+    jl = read_labelled_file(write(tmp_path / "d.jsonl", '{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n'))
+    assert jl.texts == ["a", "b"] and jl.labels == [1, 0]
+
+
+@pytest.mark.parametrize("content, suffix, message", [
+    ("text,label\nok,pos\n,neg\n", ".csv", r"line 3: the text is empty"),
+    ("text,label\nok,pos\nfine,\n", ".csv", r"line 3: the label is empty"),
+    ("words,label\nok,pos\n", ".csv", r"no column 'text'"),
+    ("text,label\nok,pos\nfine,pos\n", ".csv", r"at least two labels"),
+    ('{"text": "a", "label": 1}\n{"text": "b"\n', ".jsonl", r"line 2: not valid JSON"),
+    ('{"text": "a", "label": 1}\n{"label": 0}\n', ".jsonl", r"line 2: no value for column 'text'"),
+    ("text,label\n", ".xlsx", r"unknown data format"),
+])
+def test_bad_data_files_name_the_line(tmp_path, content, suffix, message):
+    with pytest.raises(DataError, match=message):
+        read_labelled_file(write(tmp_path / f"d{suffix}", content))
+
+
+def test_non_utf8_and_missing_files(tmp_path):
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_labelled_file(write(tmp_path / "d.csv", "text,label\ncaf\u00e9,pos\nbad,neg\n", "latin-1"))
+    with pytest.raises(DataError, match="not found"):
+        read_labelled_file(tmp_path / "missing.csv")
+
+
+def test_splits_from_file_follow_the_sha1_rule(tmp_path):
+    rows = "".join(f"review number {i},{'pos' if i % 3 else 'neg'}\n" for i in range(200))
+    splits = splits_from_file(write(tmp_path / "d.csv", "text,label\n" + rows))
+    for name in ("train", "dev", "test"):
+        assert all(split_of(t) == name for t in getattr(splits, name).texts)
+    assert len(splits.train) + len(splits.dev) + len(splits.test) == 200
+    with pytest.raises(DataError, match="split is empty"):
+        splits_from_file(write(tmp_path / "small.csv", "text,label\na,x\nb,y\n"))
