@@ -226,10 +226,11 @@ class Trainer:
             name, size = self._largest_gradient()
             raise TrainingError(f"a gradient became infinite or NaN at {where} (largest: {name}, {size}); "
                                 "the last checkpoint is kept. Try a smaller learning rate.")
+        lr = self.optimizer.lr  # the rate this step uses (the schedule moves it on below)
         self.optimizer.step()
         self.schedule.step()
         self.step += 1
-        self.history.steps.append({"step": self.step, "loss": loss, "lr": self.optimizer.lr, "grad_norm": norm})
+        self.history.steps.append({"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm})
         return loss
 
     def _largest_gradient(self):

@@ -22,6 +22,7 @@ TIMEOUT_S = 120
 EXPECTED_OUTPUT = {
     "02_attention_by_hand.py": ["max abs difference", "OK: the hand-written layer matches the model"],
     "03_official_weights.py": ["22,713,216", "Cosine similarity, mean pooling"],
+    "04_weight_formats.py": ["refused without running anything", "Identical outputs from all four formats: True"],
     "05_backprop_by_hand.py": ["OK: all 25 hand-written gradients equal the library's",
                                "OK: the gradients match finite differences",
                                "every .grad is twice the first: True"],
