@@ -369,6 +369,11 @@ def scaled_dot_product_attention(q, k, v, mask_bias=None, dropout_p=0.0, rng=Non
     if mask_bias is not None:
         scores += mask_bias
     probs, _ = softmax(scores, axis=-1)  # [B, NH, T, T], each row sums to 1
+    if mask_bias is not None:
+        # Padded keys already weigh exactly 0 (exp underflowed). A sequence with no real
+        # token at all would get a uniform row over padding instead: zero it, so such a
+        # row contributes nothing (and never NaN).
+        probs *= mask_bias == 0
     probs_dropped, drop_mask = dropout(probs, dropout_p, rng, training)
     context = probs_dropped @ v  # [B, NH, T, T] @ [B, NH, T, HS] -> [B, NH, T, HS]
     return context, probs, (q, k, v, probs, drop_mask, scale)

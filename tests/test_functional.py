@@ -95,3 +95,14 @@ def test_masked_mean_ignores_padding():
     h = np.arange(24.0).reshape(2, 3, 4)
     y, _ = F.masked_mean(h, np.array([[1, 0, 0], [1, 1, 1]]))
     np.testing.assert_allclose(y, [h[0, 0], h[1].mean(0)])
+
+
+def test_fully_masked_rows_give_zeros_not_nan():
+    r = np.random.default_rng(2)
+    q = r.normal(size=(2, 1, 3, 4))
+    mask = np.array([[0, 0, 0], [1, 1, 0]])  # the first sequence has no real token
+    ctx, probs, cache = F.scaled_dot_product_attention(q, q, q, F.attention_mask_bias(mask, np.float64))
+    assert np.all(probs[0] == 0) and np.all(ctx[0] == 0)
+    np.testing.assert_allclose(probs[1].sum(-1), 1.0)
+    dq, dk, dv = F.scaled_dot_product_attention_backward(np.ones_like(ctx), cache)
+    assert np.all(np.isfinite(dq)) and np.all(dq[0] == 0)
