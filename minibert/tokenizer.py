@@ -207,8 +207,9 @@ def strip_accents(text: str) -> str:
 def load_vocab(vocab_file: str | Path) -> list:
     """The tokens of a ``vocab.txt``, one per line, in id order (line ``i`` is id ``i``).
 
-    Read as UTF-8 with Python's universal newlines; only the line break is removed
-    from each line (a token may legitimately be a space-like character).
+    Read as UTF-8 with Python's universal newlines (so a Windows CRLF file reads the
+    same), a leading byte-order mark dropped; only the line break is removed from each
+    line (a token may legitimately be a space-like character).
 
     Raises:
         TokenizerError: the file is missing, not UTF-8, empty, or lacks one of
@@ -218,7 +219,7 @@ def load_vocab(vocab_file: str | Path) -> list:
     if not path.is_file():
         raise TokenizerError(f"vocabulary file not found: {path}")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             tokens = [line.rstrip("\n") for line in f]
     except UnicodeDecodeError as exc:
         raise TokenizerError(f"vocabulary file {path} is not valid UTF-8: {exc}") from exc

@@ -316,6 +316,14 @@ def test_crlf_vocabulary_gives_the_same_ids(tmp_path):
     assert BertTokenizer(tmp_path / "vocab.txt").encode(sentence) == tokenizer().encode(sentence)
 
 
+def test_vocabulary_with_a_byte_order_mark_reads_the_same(tmp_path):
+    text = (model_dir() / "vocab.txt").read_text(encoding="utf-8")
+    (tmp_path / "vocab.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    with_bom = BertTokenizer(tmp_path / "vocab.txt")
+    assert with_bom.ids_to_tokens[0] == "[PAD]"  # not "\ufeff[PAD]"
+    assert with_bom.encode("Unaffable!") == tokenizer().encode("Unaffable!")
+
+
 def test_missing_vocab_file(tmp_path):
     with pytest.raises(TokenizerError, match="no-such-vocab.txt"):
         BertTokenizer(tmp_path / "no-such-vocab.txt")
@@ -368,3 +376,4 @@ def test_any_text_encodes_to_framed_known_ids(text):
     batch = tok([text, text + " more"], max_length=16)
     assert batch["input_ids"].shape[1] <= 16
     assert (batch["input_ids"][batch["attention_mask"] == 0] == tok.pad_token_id).all()
+
