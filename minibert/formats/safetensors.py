@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import os
 import struct
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..backend import to_numpy
 from ..errors import WeightsError
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
+MAX_RANK = 64  # dimensions of a tensor (NumPy's limit): bounds the cost of prod(shape)
 
 # safetensors dtype name -> NumPy dtype (little-endian). BF16 has no NumPy dtype: it is
 # read as uint16 and widened to float32 (see _decode).
@@ -88,13 +90,13 @@ def read_header(path: str | Path) -> tuple[dict, dict, int]:
         raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
         header = json.loads(header_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 4300-digit integer, deep nesting
         raise WeightsError(f"{path}: the safetensors header is not valid UTF-8 JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: the safetensors header must be a JSON object")
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise WeightsError(f"{path}: __metadata__ must be a JSON object of strings, got {metadata!r}")
+        raise WeightsError(f"{path}: __metadata__ must be a JSON object of strings, got {reprlib.repr(metadata)}")
 
     data_start = 8 + n
     buffer_size = file_size - data_start
@@ -105,12 +107,14 @@ def read_header(path: str | Path) -> tuple[dict, dict, int]:
             raise WeightsError(f"{where}: header entry must be an object")
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype not in DTYPES:
-            raise WeightsError(f"{where}: unsupported dtype {dtype!r} (supported: {', '.join(DTYPES)})")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise WeightsError(f"{where}: shape must be a list of non-negative integers, got {shape!r}")
+            raise WeightsError(f"{where}: unsupported dtype {reprlib.repr(dtype)} (supported: {', '.join(DTYPES)})")
+        if (not isinstance(shape, list) or len(shape) > MAX_RANK
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**63 for d in shape)):
+            raise WeightsError(f"{where}: shape must be a list of at most {MAX_RANK} integers in [0, 2**63), "
+                               f"got {reprlib.repr(shape)}")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
-            raise WeightsError(f"{where}: data_offsets must be [begin, end], got {offsets!r}")
+            raise WeightsError(f"{where}: data_offsets must be [begin, end], got {reprlib.repr(offsets)}")
         begin, end = offsets
         if not 0 <= begin <= end:
             raise WeightsError(f"{where}: data_offsets {offsets} must satisfy 0 <= begin <= end")

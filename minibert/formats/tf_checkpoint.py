@@ -60,6 +60,7 @@ FOOTER_BYTES = 48
 BLOCK_TRAILER_BYTES = 5  # compression type (1 byte) + masked CRC-32C (4 bytes)
 MAX_INDEX_BYTES = 64 * 2**20  # BERT-Large's index is ~50 KB; anything this big is not an index
 BUNDLE_VERSION = 1  # the tensor-bundle format version this reader understands
+MAX_RANK = 64  # dimensions of a tensor (BERT's have at most 2; NumPy allows 64)
 
 # TensorFlow DataType enum -> (name, NumPy type code without byte order). bfloat16 has no
 # NumPy dtype: it is read as uint16 and widened to float32 (see _decode).
@@ -283,11 +284,12 @@ def read_table(data: bytes) -> list[tuple[bytes, bytes]]:
     (magic,) = struct.unpack_from("<Q", data, len(data) - 8)
     if magic != TABLE_MAGIC:
         raise _Malformed("no SSTable magic number at the end: not a TensorFlow checkpoint index, or truncated")
-    _, pos = _varint(data, footer_at, footer_at + 40, "the footer")  # metaindex offset (unused)
-    _, pos = _varint(data, pos, footer_at + 40, "the footer")  # metaindex size
+    meta_offset, pos = _varint(data, footer_at, footer_at + 40, "the footer")
+    meta_size, pos = _varint(data, pos, footer_at + 40, "the footer")
     index_offset, pos = _varint(data, pos, footer_at + 40, "the footer")
     index_size, _ = _varint(data, pos, footer_at + 40, "the footer")
     index = _read_block(data, index_offset, index_size, footer_at, "the index block")
+    _read_block(data, meta_offset, meta_size, footer_at, "the metaindex block")  # empty here; checked all the same
     entries, next_free = [], 0
     for _, handle in _block_entries(index, "the index block"):  # its keys are separators, not names
         offset, size = _block_handle(handle, "a block handle")
@@ -368,6 +370,8 @@ def _parse_shape(value: bytes, what: str) -> tuple:
         if size < 0:
             raise _Malformed(f"{what}: dimension of unknown size ({size})")
         dims.append(size)
+        if len(dims) > MAX_RANK:
+            raise _Malformed(f"{what}: a shape of more than {MAX_RANK} dimensions")
     return tuple(dims)
 
 
@@ -423,6 +427,8 @@ def read_index(path: str | Path) -> CheckpointIndex:
         entries = {}
         for key, value in records[1:]:
             name = key.decode("utf-8", errors="backslashreplace")
+            if name in entries:  # two keys that differ only in invalid UTF-8
+                raise _Malformed(f"tensor {name!r} is listed twice")
             entries[name] = _parse_entry(name, value)
     except _Malformed as exc:
         raise WeightsError(f"{index_path}: {exc} (a corrupt or truncated checkpoint index?)") from exc

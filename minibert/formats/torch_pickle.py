@@ -46,7 +46,9 @@ import math
 import pickle
 import pickletools
 import re
+import reprlib
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +86,7 @@ ALLOWED_OPCODES = frozenset({
 })
 MEMO_OPCODES = ("BINPUT", "LONG_BINPUT", "BINGET", "LONG_BINGET")
 MAX_ZIP_MEMBERS = 1_000_000
+MAX_RANK = 32  # dimensions of a tensor (BERT's have at most 2)
 
 
 class _Refused(Exception):
@@ -115,7 +118,7 @@ class StorageType(_StandIn):
 
 
 @dataclass(frozen=True)
-class StorageRef:
+class StorageRef(_StandIn):
     """A storage the pickle refers to (a persistent id): its key, type and element count."""
 
     key: str
@@ -124,8 +127,11 @@ class StorageRef:
 
 
 @dataclass(frozen=True)
-class TensorRef:
-    """What ``_rebuild_tensor_v2`` would build: a view (offset, shape, strides) of a storage."""
+class TensorRef(_StandIn):
+    """What ``_rebuild_tensor_v2`` would build: a view (offset, shape, strides) of a storage.
+
+    (Frozen, and no BUILD: pickle's BUILD writes straight into an object's __dict__, which
+    would let a forged file change a view after _rebuild_tensor_v2 checked it.)"""
 
     storage: StorageRef
     offset: int
@@ -142,6 +148,11 @@ class _OrderedDict(collections.OrderedDict):
             raise _Refused("the pickle sets unexpected attributes on an OrderedDict")
 
 
+def _short(value) -> str:
+    """A short repr of anything a pickle may have built (deeply nested, huge...), for messages."""
+    return reprlib.repr(value)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -156,8 +167,9 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     if not isinstance(storage, StorageRef):
         raise _Refused(f"a tensor is built on {type(storage).__name__}, not on a storage")
     if not (_is_int(storage_offset) and isinstance(size, tuple) and isinstance(stride, tuple)
-            and all(_is_int(n) for n in size + stride)):
-        raise _Refused(f"a tensor has a malformed view (offset {storage_offset!r}, size {size!r}, stride {stride!r})")
+            and len(size) <= MAX_RANK and len(stride) <= MAX_RANK and all(_is_int(n) for n in size + stride)):
+        raise _Refused(f"a tensor has a malformed view (offset {_short(storage_offset)}, size {_short(size)}, "
+                       f"stride {_short(stride)})")
     if not isinstance(requires_grad, bool) or not _is_empty_hooks(backward_hooks) or not _is_empty_hooks(metadata):
         raise _Refused("a tensor carries backward hooks or metadata (conjugate/negative bits), "
                        "which a state dict never has")
@@ -190,7 +202,9 @@ def scan_opcodes(data: bytes) -> list[str]:
     LONG_BINPUT 300000000 would make CPython's unpickler allocate a 2.4 GB memo table.
     """
     try:
-        ops = list(pickletools.genops(data))
+        with warnings.catch_warnings():  # decoding a corrupt text-mode STRING argument warns
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ops = list(pickletools.genops(data))
     except ValueError as exc:  # an unknown opcode, a truncated argument, bad UTF-8...
         raise _Refused(f"the pickle is corrupt ({exc})") from exc
     for opcode, arg, pos in ops:
@@ -226,17 +240,17 @@ class SafeUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         length = 6 if self.legacy else 5
         if not (self.tensors and isinstance(pid, tuple) and len(pid) == length and pid[0] == "storage"):
-            raise _Refused(f"unexpected persistent id {str(pid)[:80]!r} (a state dict holds only storages)")
+            raise _Refused(f"unexpected persistent id {_short(pid)} (a state dict holds only storages)")
         storage_type, key, _location, numel = pid[1:5]
+        # The key names a file member (data/<key>): decimal digits only, nothing like "../x".
+        if not isinstance(key, str) or not re.fullmatch(r"[0-9]{1,40}", key):
+            raise _Refused(f"storage key {_short(key)} is not a decimal number")
         if self.legacy and pid[5] is not None:
             raise _Refused(f"storage {key!r} is a view of another storage (legacy view_metadata), not supported")
         if not isinstance(storage_type, StorageType):
-            raise _Refused(f"storage {key!r} has type {storage_type!r}, not a torch.*Storage")
-        # The key names a file member (data/<key>): decimal digits only, nothing like "../x".
-        if not isinstance(key, str) or not re.fullmatch(r"[0-9]{1,40}", key):
-            raise _Refused(f"storage key {str(key)[:40]!r} is not a decimal number")
+            raise _Refused(f"storage {key!r} has type {_short(storage_type)}, not a torch.*Storage")
         if not _is_int(numel) or numel < 0:
-            raise _Refused(f"storage {key!r} has a bad element count {numel!r}")
+            raise _Refused(f"storage {key!r} has a bad element count {_short(numel)}")
         storage = StorageRef(key, storage_type, numel)
         if self.storages.setdefault(key, storage) != storage:
             raise _Refused(f"storage {key!r} is declared twice, with different types or sizes")
@@ -249,7 +263,7 @@ def _unpickle(data: bytes, tensors: bool = True, legacy: bool = False):
     unpickler = SafeUnpickler(data, tensors=tensors, legacy=legacy)
     try:
         obj = unpickler.load()
-    except _Refused:
+    except (_Refused, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001  the pickle module raises many types on bad input
         raise _Refused(f"the pickle is corrupt ({type(exc).__name__}: {exc})") from exc
@@ -262,7 +276,7 @@ def _state_dict_refs(obj) -> dict:
         raise _Refused(f"the file holds a {type(obj).__name__}, not a state dict ({{name: tensor}})")
     for name, value in obj.items():
         if not isinstance(name, str) or not isinstance(value, TensorRef):
-            raise _Refused(f"entry {str(name)[:80]!r} holds a {type(value).__name__}, not a tensor; "
+            raise _Refused(f"entry {_short(name)} holds a {type(value).__name__}, not a tensor; "
                            "minibert reads only state dicts ({name: tensor})")
     return dict(obj)
 
@@ -448,8 +462,10 @@ def _next_pickle(f, file_size: int) -> bytes:
     """The bytes of the pickle that starts at the file's position (the position moves past it)."""
     start = f.tell()
     try:  # pickletools stops at STOP; reads are capped at what the file holds
-        for _ in pickletools.genops(_CappedReader(f, file_size)):
-            pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for _ in pickletools.genops(_CappedReader(f, file_size)):
+                pass
     except ValueError as exc:
         raise _Refused(f"the pickle at byte {start} is corrupt or truncated ({exc})") from exc
     end = f.tell()
@@ -481,7 +497,7 @@ def _load_legacy(f, file_size: int) -> dict:
         raise _Refused("not a torch.save file (wrong magic number)")
     protocol, _ = _unpickle(_next_pickle(f, file_size), tensors=False)
     if protocol != LEGACY_PROTOCOL:
-        raise _Refused(f"unsupported legacy protocol version {protocol!r} (minibert reads {LEGACY_PROTOCOL})")
+        raise _Refused(f"unsupported legacy protocol version {_short(protocol)} (minibert reads {LEGACY_PROTOCOL})")
     sys_info, _ = _unpickle(_next_pickle(f, file_size), tensors=False)
     if not isinstance(sys_info, dict) or not isinstance(sys_info.get("little_endian"), bool):
         raise _Refused("malformed sys_info record (byte order unknown)")
