@@ -28,7 +28,7 @@ from . import backend
 from .config import BertConfig
 from .errors import ConfigError, MinibertWarning, WeightsError
 from .formats import safetensors, tf_checkpoint, torch_pickle
-from .paths import DEFAULT_MODEL_NAME
+from .paths import DEFAULT_MODEL_NAME, weights_dir
 
 # Names that mean "the embedded default model" (see minibert.download).
 DEFAULT_ALIASES = ("minilm", "default", DEFAULT_MODEL_NAME.lower(), f"sentence-transformers/{DEFAULT_MODEL_NAME.lower()}")
@@ -40,10 +40,11 @@ ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
 
 
 def resolve_model_dir(path=None) -> Path:
-    """The model folder for ``path``: a folder, a file inside one, or a default alias.
+    """The model folder for ``path``: a folder, a file inside one, a default alias or an official name.
 
     ``None``, ``"minilm"`` or ``"all-MiniLM-L6-v2"`` name the embedded default, which is
-    downloaded on first use.
+    downloaded on first use. An official name (``"bert-base-uncased"``, ``"bert-tiny"``...,
+    see minibert/hub.py) names its folder in weights/, once ``minibert download NAME`` has run.
     """
     if path is None or str(path).strip().lower() in DEFAULT_ALIASES:
         from .download import ensure_default_model  # noqa: PLC0415 (only when needed)
@@ -54,9 +55,19 @@ def resolve_model_dir(path=None) -> Path:
         return p
     if p.is_file() or p.with_name(p.name + ".index").is_file():  # a file, or a TF prefix (bert_model.ckpt)
         return p.parent
+    from .hub import find_official, is_downloaded  # noqa: PLC0415
+
+    official = find_official(path)  # "bert-base-uncased", "bert-tiny"...: weights/<folder>/ once downloaded
+    if official is not None:
+        folder = weights_dir() / official.folder
+        if is_downloaded(folder):
+            return folder
+        raise WeightsError(f"{path} is an official checkpoint that has not been downloaded yet: "
+                           f"run `minibert download {path}` (it goes to {folder})")
     raise WeightsError(
         f"no model folder at {p}: pass a folder holding config.json (or bert_config.json), vocab.txt "
-        f"and model.safetensors, or 'minilm' for the embedded default"
+        f"and model.safetensors, 'minilm' for the embedded default, or an official name such as "
+        f"bert-base-uncased once `minibert download NAME` has fetched it"
     )
 
 
