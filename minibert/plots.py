@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 LABELS = {"fine_tune": "fine-tune", "feature_extraction": "frozen features + head",
           "random_init": "random init", "partial_fine_tune": "partial fine-tune"}
@@ -24,25 +25,35 @@ def _label(name):
 
 
 def learning_curves(results: dict, path) -> Path:
-    """Dev accuracy after each epoch, one line per strategy."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, r in results["strategies"].items():
-        epochs = r["history"].get("epochs", [])
-        acc = [100 * e["dev_accuracy"] for e in epochs if e.get("dev_accuracy") is not None]
-        if acc:
-            ax.plot(range(1, len(acc) + 1), acc, marker="o", label=_label(name), color=COLORS.get(name))
-    if "majority_dev_accuracy" in results:
-        ax.axhline(100 * results["majority_dev_accuracy"], color="black", linestyle=":", linewidth=1,
-                   label="majority class")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("dev accuracy (%)")
-    ax.set_title("Learning curves")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    """Dev accuracy after each epoch: the trained models on the left, the frozen-features head
+    (which trains for many more, much cheaper epochs) on the right."""
+    trained = {n: r for n, r in results["strategies"].items() if n != "feature_extraction"}
+    head = results["strategies"].get("feature_extraction")
+    fig, axes = plt.subplots(1, 2 if head else 1, figsize=(11 if head else 6.4, 4.2), squeeze=False)
+    panels = [(axes[0, 0], trained, "fine-tuned / trained models")]
+    if head:
+        panels.append((axes[0, 1], {"feature_extraction": head}, "head on frozen features"))
+    for ax, runs, title in panels:
+        for name, r in runs.items():
+            epochs = r["history"].get("epochs", [])
+            points = [(i + 1, 100 * e["dev_accuracy"]) for i, e in enumerate(epochs) if e.get("dev_accuracy") is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, marker="o", label=_label(name), color=COLORS.get(name))
+        if "majority_dev_accuracy" in results:
+            ax.axhline(100 * results["majority_dev_accuracy"], color="black", linestyle=":", linewidth=1,
+                       label="majority class")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("dev accuracy (%)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Learning curves")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path)
+    return Path(path).resolve()
 
 
 def comparison_bars(results: dict, path) -> Path:
@@ -68,7 +79,7 @@ def comparison_bars(results: dict, path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path)
+    return Path(path).resolve()
 
 
 def data_efficiency(results: dict, path) -> Path:
@@ -83,6 +94,9 @@ def data_efficiency(results: dict, path) -> Path:
         ax.axhline(100 * results["majority_test_accuracy"], color="black", linestyle=":", linewidth=1,
                    label="majority class")
     ax.set_xscale("log")
+    all_sizes = sorted({int(n) for points in curve.values() for n in points})
+    ax.set_xticks(all_sizes, [f"{n:,}" for n in all_sizes])  # the sizes actually run, written out
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training examples (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Data efficiency")
@@ -91,4 +105,4 @@ def data_efficiency(results: dict, path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path)
+    return Path(path).resolve()

@@ -119,17 +119,20 @@ def measure():
             tracemalloc.stop()
 
 
-def _train_classifier(name, model, tokenizer, splits, settings, progress, checkpoint_dir=None) -> StrategyResult:
-    """Shared by fine_tune / random_init / partial_fine_tune: Trainer, then dev and test metrics."""
+def _train_classifier(name, build_model, tokenizer, splits, settings, progress, checkpoint_dir=None) -> StrategyResult:
+    """Shared by fine_tune / random_init / partial_fine_tune: build the model, train it with the
+    Trainer, then score dev and test. Building happens inside the measurement, as feature
+    extraction's encoder loading does, so wall time and memory compare like for like."""
     config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
                          weight_decay=settings["weight_decay"], warmup_ratio=settings["warmup_ratio"],
                          max_length=settings["max_length"], seed=settings["seed"], progress=progress,
                          checkpoint_dir=checkpoint_dir, eval_each_epoch=settings.get("eval_each_epoch", True))
     with measure() as m:
+        model = build_model()
         trainer = Trainer(model, tokenizer, splits.train, splits.dev, config)
         history = trainer.train(resume=checkpoint_dir is not None and _has_checkpoint(checkpoint_dir))
         test = evaluate(model, tokenizer, splits.test, settings["max_length"])
-    last = history.epochs[-1]
+    last = history.epochs[-1]  # evaluated on dev after the last epoch
     train_tokens = sum(e["tokens_per_s"] * e["seconds"] for e in history.epochs)
     train_seconds = sum(e["seconds"] for e in history.epochs)
     return StrategyResult(
@@ -157,18 +160,23 @@ def fine_tune(splits: Splits, weights=None, epochs: int = 3, lr: float = 5e-5, b
                     max_length=max_length, warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed,
                     freeze_layers=freeze_layers, eval_each_epoch=eval_each_epoch)
     tokenizer = load_tokenizer(weights)
-    with warnings.catch_warnings():  # "classifier newly initialised" is the point here, not news
-        warnings.simplefilter("ignore", MinibertWarning)
-        model = BertForSequenceClassification.from_pretrained(weights, num_labels=splits.num_labels, seed=seed,
-                                                              device=device)
-    if freeze_layers:
-        if not 0 < freeze_layers <= model.config.num_hidden_layers:
-            raise ValueError(f"freeze_layers must be in [1, {model.config.num_hidden_layers}], got {freeze_layers}")
-        model.bert.embeddings.requires_grad_(False)
-        for layer in list(model.bert.encoder.layer)[:freeze_layers]:
-            layer.requires_grad_(False)
+    layers = load_config(weights).num_hidden_layers
+    if not 0 <= freeze_layers <= layers:
+        raise ValueError(f"freeze_layers must be in [0, {layers}], got {freeze_layers}")
+
+    def build():
+        with warnings.catch_warnings():  # "classifier newly initialised" is the point here, not news
+            warnings.simplefilter("ignore", MinibertWarning)
+            model = BertForSequenceClassification.from_pretrained(weights, num_labels=splits.num_labels, seed=seed,
+                                                                  device=device)
+        if freeze_layers:
+            model.bert.embeddings.requires_grad_(False)
+            for layer in list(model.bert.encoder.layer)[:freeze_layers]:
+                layer.requires_grad_(False)
+        return model
+
     name = "partial_fine_tune" if freeze_layers else "fine_tune"
-    return _train_classifier(name, model, tokenizer, splits, settings, progress, checkpoint_dir)
+    return _train_classifier(name, build, tokenizer, splits, settings, progress, checkpoint_dir)
 
 
 def partial_fine_tune(splits: Splits, freeze_layers: int = 3, **kwargs) -> StrategyResult:
@@ -187,10 +195,12 @@ def random_init(splits: Splits, weights=None, epochs: int = 3, lr: float = 1e-4,
     tokenizer = load_tokenizer(weights)
     config = load_config(weights)
     config.num_labels = splits.num_labels
-    model = BertForSequenceClassification(config, seed=seed)
-    if device is not None:
-        model.to(device)
-    return _train_classifier("random_init", model, tokenizer, splits, settings, progress, checkpoint_dir)
+
+    def build():
+        model = BertForSequenceClassification(config, seed=seed)
+        return model.to(device) if device is not None else model
+
+    return _train_classifier("random_init", build, tokenizer, splits, settings, progress, checkpoint_dir)
 
 
 def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head: str = "softmax",

@@ -27,12 +27,24 @@ EXPECTED_OUTPUT = {
                                "OK: the gradients match finite differences",
                                "every .grad is twice the first: True"],
     "06_first_training_run.py": ["dev accuracy before training:", "batch loss", "dev accuracy:", "Wall time:"],
+    "07_feature_extraction.py": ["22,713,216 parameters, 0 of them trainable",
+                                 "largest difference between the library's mean features and ours",
+                                 "mean_last4", "Best here:", "Wall time:"],
+    "08_fine_tuning.py": ["22,713,986", "s per step", "6. Side by side", "Wall time:"],
+    "09_random_init.py": ["parameters to learn from scratch", "22,713,986", "dev accuracy", "Wall time:"],
+    "10_compare.py": ["| fine-tune |", "| random init |", "3. The columns", "learning_curves.png",
+                      "8. What to take away", "Wall time:"],
 }
 
 # Command-line arguments of a lesson, by file name (lessons not listed run without any).
-# Lesson 6's default run takes minutes; --quick trains on 64 reviews for one epoch.
+# Lessons 6-10's default runs take minutes; --quick runs each on a few dozen reviews:
+# lesson 10's --quick makes a tiny `minibert compare` run in a temporary folder and reads it.
 LESSON_ARGS = {
     "06_first_training_run.py": ["--quick"],
+    "07_feature_extraction.py": ["--quick"],
+    "08_fine_tuning.py": ["--quick"],
+    "09_random_init.py": ["--quick"],
+    "10_compare.py": ["--quick"],
 }
 
 
