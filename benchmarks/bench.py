@@ -60,6 +60,7 @@ except ImportError:  # running from a checkout without installing: use the repos
 
 import numpy as np
 
+WORKLOADS = ("matmul", "infer", "train", "sweep", "features", "tokenizer")
 RESULT_MARKER = "@@BENCH-RESULT@@ "  # a worker prints its result as one JSON line after this
 REFERENCE_SIDES = ("torch-eager", "torch-sdpa")  # PyTorch with eager attention, and its default
 
@@ -709,7 +710,7 @@ def plan(opts: dict) -> list:
                    for s in minibert_sides + ref])
     groups.append([dict(common, kind="tokenizer", side=s, texts=opts["tokenizer_texts"], repeats=opts["repeats"],
                         warmup=0) for s in minibert_sides + (["hf-legacy"] if ref else [])])
-    return groups
+    return [g for g in groups if opts["only"] is None or g[0]["kind"] in opts["only"]]
 
 
 def summarize(result: dict, spec: dict) -> dict:
@@ -734,7 +735,7 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
                   reference: bool = True, profile: bool = False, rounds: int = 1, repeats: int | None = None,
                   warmup: int = 1, batch: int = 32, tokens: int = 128, sweep_batch: int = 8,
                   lengths=(64, 128, 256, 512), feature_texts: int | None = None, tokenizer_texts: int | None = None,
-                  square: int = 2048, log=print) -> dict:
+                  square: int = 2048, only=None, log=print) -> dict:
     """Run the whole benchmark; returns the results (also written to out_dir).
 
     Args:
@@ -749,6 +750,7 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
         batch, tokens: the inference/training size; sweep_batch, lengths: the sweep's.
         feature_texts, tokenizer_texts: limit the texts (default: quick 1000 / all).
         square: the side of the square matrix product.
+        only: run only these workloads (e.g. ("infer", "train")); None: all.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -758,6 +760,7 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
     opts = dict(quick=quick, threads=threads, models=list(models), reference=ref_info["available"],
                 repeats=repeats, train_repeats=repeats if quick else max(3, repeats - 2), warmup=warmup,
                 batch=batch, tokens=tokens, sweep_batch=sweep_batch, lengths=list(lengths), square=square,
+                only=list(only) if only else None,
                 feature_texts=feature_texts if feature_texts is not None else (1000 if quick else None),
                 tokenizer_texts=tokenizer_texts)
     results = {"meta": {**machine_info(threads), "quick": quick, "rounds": rounds, "repeats": repeats,
@@ -981,10 +984,12 @@ def markdown(results: dict) -> str:
     matmul = results["matmul"]
     numpy_rows = matmul.get("numpy") if isinstance(matmul.get("numpy"), list) else []
     torch_rows = {r["name"]: r for r in matmul.get("torch-eager", [])} if isinstance(matmul.get("torch-eager"), list) else {}
-    lines += ["## Matrix products (float32, GFLOP/s)", "", "| product | NumPy | PyTorch |", "|---|---|---|"]
-    for r in numpy_rows:
-        lines.append(f"| {r['name']} | {r['gflops']:.0f} | {_fmt(torch_rows.get(r['name'], {}).get('gflops'), '{:.0f}')} |")
-    lines += ["", f"NumPy peak (the best of these): {_fmt(matmul.get('numpy_peak_gflops'), '{:.0f}')} GFLOP/s.", ""]
+    if numpy_rows:
+        lines += ["## Matrix products (float32, GFLOP/s)", "", "| product | NumPy | PyTorch |", "|---|---|---|"]
+        for r in numpy_rows:
+            torch_gflops = torch_rows.get(r["name"], {}).get("gflops")
+            lines.append(f"| {r['name']} | {r['gflops']:.0f} | {_fmt(torch_gflops, '{:.0f}')} |")
+        lines += ["", f"NumPy peak (the best of these): {_fmt(matmul.get('numpy_peak_gflops'), '{:.0f}')} GFLOP/s.", ""]
 
     lines += ["## Inference and training step", ""] + _speed_table(results, ("infer", "train"), "work")
     sweep_batch = next((w["batch"] for w in wl if w["kind"] == "sweep"), None)
@@ -1053,6 +1058,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true", help="also write cProfile listings of a step")
     p.add_argument("--rounds", type=int, default=1, help="run every workload's workers this many times")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per worker (default: 5, quick: 2)")
+    p.add_argument("--only", default=None, help="comma-separated workloads to run: " + ", ".join(WORKLOADS))
     p.add_argument("--render", default=None, metavar="JSON", help="only rewrite the tables of a results.json")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one workload
     return p
@@ -1074,8 +1080,12 @@ def main(argv=None) -> int:
         print(f"bench.py: error: unknown model {unknown[0] if unknown else '(none)'}; use {', '.join(MODELS)}",
               file=sys.stderr)
         return 2
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
+    if only and any(k not in WORKLOADS for k in only):
+        print(f"bench.py: error: unknown workload in --only {args.only}; use {', '.join(WORKLOADS)}", file=sys.stderr)
+        return 2
     run_benchmark(args.out, quick=args.quick, threads=args.threads, models=models, reference=not args.no_reference,
-                  profile=args.profile, rounds=args.rounds, repeats=args.repeats)
+                  profile=args.profile, rounds=args.rounds, repeats=args.repeats, only=only)
     return 0
 
 
