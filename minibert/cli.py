@@ -4,6 +4,8 @@
     minibert download [minilm|reviews|all|NAME]   NAME: an official BERT, e.g. bert-base-uncased, bert-tiny
     minibert tokenize "some text" [--pair "second text"]
     minibert embed "a sentence" "another" ... [--pooling mean|cls|pooler]
+    minibert compare [--quick] [--out DIR]   the three transfer strategies side by side, with plots
+    minibert finetune | features | scratch [--data FILE] [--limit N]   one strategy, on the reviews or a file
     minibert bench [--quick] [--out DIR]   speed and memory against PyTorch (benchmarks/bench.py)
     minibert exercise start DIR        copy the exercise stubs (lessons/exercises) into DIR
     minibert grade DIR                 grade a student's exercise files against the library
@@ -114,9 +116,8 @@ def cmd_compare(args) -> int:
     from .compare import run_comparison
 
     out = args.out or f"runs/{'quick' if args.quick else 'full'}"
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     print(f"minibert compare ({'quick' if args.quick else 'full'} run): results go to {out}/")
-    results = run_comparison(out, quick=args.quick, weights=args.model, sizes=sizes, resume=not args.fresh,
+    results = run_comparison(out, quick=args.quick, weights=args.model, sizes=args.sizes, resume=not args.fresh,
                              data_efficiency=not args.no_data_efficiency, device=args.device)
     _print_results(results)
     print(f"\nresults: {out}/results.json, {out}/results.md   ({results['total_wall_s']:.0f} s)")
@@ -198,6 +199,33 @@ def cmd_grade(args) -> int:
     return run_from_args(args)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: 1, 2, 3 ... (a usage error, not a traceback, for 0, -1 or "ten")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (learning rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def size_list(text: str) -> list:
+    """argparse type: "100,300,1000" -> [100, 300, 1000]."""
+    return [positive_int(part.strip()) for part in text.split(",") if part.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minibert", description="BERT from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -225,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_model(sub.add_parser("compare", help="the three transfer strategies side by side (tables + plots)"))
     p.add_argument("--quick", action="store_true", help="at most 1000 training examples, fewer epochs (minutes)")
     p.add_argument("--out", default=None, help="output folder (default: runs/quick or runs/full)")
-    p.add_argument("--sizes", default=None, help="data-efficiency training sizes, e.g. 100,300,1000")
+    p.add_argument("--sizes", type=size_list, default=None, help="data-efficiency training sizes, e.g. 100,300,1000")
     p.add_argument("--no-data-efficiency", action="store_true", help="skip the data-efficiency runs")
     p.add_argument("--fresh", action="store_true", help="ignore results already in the output folder")
     p.add_argument("--device", default=None, help="cpu or cuda (default: $MINIBERT_DEVICE, else cpu)")
@@ -236,11 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", default=None, help="a CSV/TSV/JSONL file (default: the movie reviews)")
         p.add_argument("--text-column", default="text")
         p.add_argument("--label-column", default="label")
-        p.add_argument("--limit", type=int, default=None, help="use only this many training examples")
-        p.add_argument("--epochs", type=int, default=epochs)
-        p.add_argument("--lr", type=float, default=lr)
-        p.add_argument("--batch-size", type=int, default=32)
-        p.add_argument("--max-length", type=int, default=64)
+        p.add_argument("--limit", type=positive_int, default=None, help="use only this many training examples")
+        p.add_argument("--epochs", type=positive_int, default=epochs)
+        p.add_argument("--lr", type=positive_float, default=lr)
+        p.add_argument("--batch-size", type=positive_int, default=32)
+        p.add_argument("--max-length", type=positive_int, default=64, help="tokens per text, [CLS] and [SEP] included")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default=None)
         return p
@@ -262,9 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="speed and memory, against PyTorch when it imports (benchmarks/bench.py)")
     p.add_argument("--quick", action="store_true", help="fewer repeats, 1000 feature texts (minutes)")
     p.add_argument("--out", default="runs/bench", help="output folder (default: runs/bench)")
-    p.add_argument("--threads", type=int, default=None, help="BLAS / PyTorch threads (default: every CPU)")
+    p.add_argument("--threads", type=positive_int, default=None, help="BLAS / PyTorch threads (default: every CPU)")
     p.add_argument("--models", default="minilm,base", help="comma-separated: minilm, base, tiny")
-    p.add_argument("--rounds", type=int, default=1, help="run every workload's workers this many times")
+    p.add_argument("--rounds", type=positive_int, default=1, help="run every workload's workers this many times")
     p.add_argument("--no-reference", action="store_true", help="do not measure PyTorch even when it imports")
     p.add_argument("--profile", action="store_true", help="also write cProfile listings of a step")
     p.set_defaults(func=cmd_bench)

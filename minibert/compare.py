@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plots
+from .errors import ConfigError
 from .transfer import Splits, feature_extraction, fine_tune, load_splits, random_init, subsample
 
 STRATEGIES = ("fine_tune", "feature_extraction", "random_init")
@@ -101,7 +102,7 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
     settings = json.loads(json.dumps(QUICK if quick else FULL))  # a deep copy
     for key, value in (overrides or {}).items():
         if key not in settings:
-            raise ValueError(f"unknown setting {key!r}; known: {sorted(settings)}")
+            raise ConfigError(f"unknown setting {key!r}; known: {sorted(settings)}")
         settings[key] = {**settings[key], **value} if isinstance(settings[key], dict) else value
     if sizes is not None:
         settings["sizes"] = list(sizes)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .tokenizer import CLEAN_TABLE
 
 LABELS = {"rotten": 0, "fresh": 1}
 LABEL_NAMES = ["rotten", "fresh"]
@@ -77,7 +78,7 @@ def load_movie_reviews(split: str | None = None, path: str | Path | None = None)
     Downloads the corpus on first use (see :func:`minibert.download.ensure_movie_reviews`).
     """
     if split not in (None, "train", "dev", "test"):
-        raise ValueError(f"split must be 'train', 'dev', 'test' or None, not {split!r}")
+        raise ConfigError(f"split must be 'train', 'dev', 'test' or None, not {split!r}")
     if path is None:
         from .download import ensure_movie_reviews
 
@@ -96,9 +97,12 @@ def read_labelled_file(path: str | Path, text_column: str = "text", label_column
 
     Labels may be any strings (or numbers); they are mapped to ids 0, 1, ... in sorted
     order, so ``label_names[i]`` names id ``i``. Every bad row is reported with its line
-    number: a missing column, an empty text or an empty label.
+    number: a missing column, an empty text (or one of control characters only), an
+    empty label.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: give the data file itself (.csv, .tsv or .jsonl)")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
@@ -135,6 +139,9 @@ def read_labelled_file(path: str | Path, text_column: str = "text", label_column
         value, label = str(value).strip(), str(label).strip()
         if not value:
             raise DataError(f"{path}, line {number}: the text is empty")
+        if not value.translate(CLEAN_TABLE).strip():
+            raise DataError(f"{path}, line {number}: the text holds only control or invisible characters "
+                            f"({value[:20]!r}...): BERT's tokenizer would see no word in it")
         if not label:
             raise DataError(f"{path}, line {number}: the label is empty")
         texts.append(value)
@@ -205,7 +212,7 @@ def batch_order(lengths, batch_size: int, seed: int | None = None, bucket: bool 
             lengths (little padding) while their order stays random.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     n = len(lengths)
     rng = np.random.default_rng(seed) if seed is not None else None
     order = rng.permutation(n) if rng is not None else np.arange(n)

@@ -16,7 +16,7 @@ class WeightsError(MinibertError, ValueError):
 
 
 class ConfigError(MinibertError, ValueError):
-    """A config file is missing, unreadable, or holds values minibert cannot use."""
+    """A config file is missing or unreadable, or a config or setting (training, pooling...) has a value minibert cannot use."""
 
 
 class TokenizerError(MinibertError, ValueError):

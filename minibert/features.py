@@ -26,7 +26,9 @@ from tqdm.auto import tqdm
 
 from . import backend
 from . import functional as F
+from .errors import ConfigError
 from .layers import no_grad
+from .model import check_max_length
 from .paths import cache_dir
 
 POOLINGS = ("mean", "cls", "pooler", "mean_last4")
@@ -42,10 +44,10 @@ def pool(output, attention_mask, pooling: str = "mean"):
         return output.pooler_output
     if pooling == "mean_last4":
         if output.hidden_states is None or len(output.hidden_states) < 5:
-            raise ValueError("mean_last4 needs the hidden states of at least 4 layers (output_hidden_states=True)")
+            raise ConfigError("mean_last4 needs the hidden states of at least 4 layers (output_hidden_states=True)")
         xp = backend.get_xp(output.last_hidden_state)
         return xp.concatenate([F.masked_mean(h, attention_mask)[0] for h in output.hidden_states[-4:]], axis=1)
-    raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
+    raise ConfigError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
 
 
 def feature_size(model, pooling: str) -> int:
@@ -61,9 +63,10 @@ def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int 
     only for more than a few batches).
     """
     if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
+        raise ConfigError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    check_max_length(model.config, max_length)
     texts = list(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), feature_size(model, pooling)), dtype=model.dtype)

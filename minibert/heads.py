@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
+from .errors import ConfigError
 from .layers import Dropout, Linear, Module, no_grad
 from .metrics import accuracy, macro_f1
 from .optim import AdamW
@@ -75,7 +76,7 @@ def train_head(head, features: np.ndarray, labels, epochs: int = 20, lr: float =
     """
     labels = np.asarray(labels, dtype=np.int64)
     if len(features) != len(labels) or len(labels) == 0:
-        raise ValueError(f"need as many labels as feature rows (and at least one): {len(features)} vs {len(labels)}")
+        raise ConfigError(f"need as many labels as feature rows (and at least one): {len(features)} vs {len(labels)}")
     features = features.astype(head.dtype, copy=False)
     optimizer = AdamW(head.named_parameters(), lr=lr, weight_decay=weight_decay)
     rng = np.random.default_rng(seed)

@@ -25,7 +25,7 @@ import numpy as np
 from . import backend
 from . import functional as F
 from .config import GELU_EXACT, BertConfig
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .layers import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList
 
 
@@ -273,6 +273,17 @@ def _as_int_array(name: str, value, batch_shape=None):
     if batch_shape is not None and arr.shape != batch_shape:
         raise InputError(f"{name} has shape {arr.shape}, but input_ids has shape {batch_shape}")
     return arr.astype(np.int64, copy=False)
+
+
+def check_max_length(config, max_length: int) -> None:
+    """Refuse a max_length the position table cannot hold, before any work is done.
+
+    Short texts would pass, and the first long one would fail halfway through a run.
+    """
+    if max_length > config.max_position_embeddings:
+        raise ConfigError(
+            f"max_length={max_length} is more than this model's {config.max_position_embeddings} positions "
+            f"(max_position_embeddings in its config): use max_length <= {config.max_position_embeddings}")
 
 
 def _first_outside(arr, low: int, high: int):

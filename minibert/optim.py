@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from . import backend
+from .errors import ConfigError
 
 
 def no_weight_decay(name: str) -> bool:
@@ -41,10 +42,10 @@ class AdamW:
     def __init__(self, named_parameters, lr: float = 5e-5, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.01, correct_bias: bool = True):
         if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"invalid AdamW settings: lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
+            raise ConfigError(f"invalid AdamW settings: lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
         self.named = [(n, p) for n, p in named_parameters if p.requires_grad]
         if not self.named:
-            raise ValueError("AdamW got no trainable parameters (is everything frozen?)")
+            raise ConfigError("AdamW got no trainable parameters (is everything frozen?)")
         self.base_lr = lr
         self.lr = lr
         self.betas = betas
@@ -119,7 +120,7 @@ class LinearWarmupDecay:
 
     def __init__(self, optimizer: AdamW, warmup_steps: int, total_steps: int):
         if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
+            raise ConfigError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
         self.optimizer = optimizer
         self.warmup_steps = warmup_steps
         self.total_steps = total_steps

@@ -71,12 +71,13 @@ from __future__ import annotations
 
 import json
 import unicodedata
+import warnings
 from pathlib import Path
 
 import numpy as np
 import regex
 
-from .errors import TokenizerError
+from .errors import MinibertWarning, TokenizerError
 
 CLS_TOKEN = "[CLS]"  # starts every sequence; its final vector summarises the sequence
 SEP_TOKEN = "[SEP]"  # ends each of the (one or two) texts
@@ -211,6 +212,9 @@ def load_vocab(vocab_file: str | Path) -> list:
     same), a leading byte-order mark dropped; only the line break is removed from each
     line (a token may legitimately be a space-like character).
 
+    A token on two lines is warned about (MinibertWarning): it maps to the later line's
+    id, as in transformers, so the earlier id is never produced.
+
     Raises:
         TokenizerError: the file is missing, not UTF-8, empty, or lacks one of
             ``[CLS]``, ``[SEP]``, ``[PAD]``, ``[UNK]``.
@@ -226,6 +230,16 @@ def load_vocab(vocab_file: str | Path) -> list:
     if not tokens:
         raise TokenizerError(f"vocabulary file {path} is empty")
     present = set(tokens)
+    if len(present) < len(tokens):  # a hand-edited vocabulary: the later line wins, the earlier id is never produced
+        first_line, repeats = {}, []
+        for line, token in enumerate(tokens, start=1):
+            if token in first_line:
+                repeats.append(f"{token!r} (lines {first_line[token]} and {line})")
+            else:
+                first_line[token] = line
+        warnings.warn(f"vocabulary file {path} has {len(repeats)} repeated token(s): {', '.join(repeats[:5])}"
+                      f"{' ...' if len(repeats) > 5 else ''}; each maps to its last line's id",
+                      MinibertWarning, stacklevel=3)
     missing = [t for t in REQUIRED_TOKENS if t not in present]
     if missing:
         raise TokenizerError(

@@ -33,10 +33,11 @@ from tqdm.auto import tqdm
 
 from . import backend
 from .data import batch_order, collate, encode_texts
-from .errors import CheckpointError, TrainingError
+from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .formats import safetensors
 from .layers import no_grad
 from .metrics import accuracy, macro_f1
+from .model import check_max_length
 from .optim import AdamW, LinearWarmupDecay, clip_grad_norm
 
 
@@ -62,17 +63,17 @@ class TrainConfig:
 
     def validate(self, n_train: int) -> None:
         if n_train < 1:
-            raise ValueError("the training set is empty")
+            raise ConfigError("the training set is empty")
         for name in ("epochs", "batch_size", "max_length", "eval_batch_size", "keep_checkpoints"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.max_length < 3:
-            raise ValueError(f"max_length must be at least 3 ([CLS] + one token + [SEP]), got {self.max_length}")
+            raise ConfigError(f"max_length must be at least 3 ([CLS] + one token + [SEP]), got {self.max_length}")
         if not 0.0 <= self.warmup_ratio <= 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
+            raise ConfigError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            raise ConfigError(f"lr must be positive, got {self.lr}")
 
 
 @dataclass
@@ -100,6 +101,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def predict(model, tokenizer, texts, max_length: int = 64, batch_size: int = 64):
     """Logits [N, C] (NumPy) for texts, in eval mode, batches sorted by length."""
+    check_max_length(model.config, max_length)
     was_training = model.training
     model.eval()
     encoded = encode_texts(tokenizer, texts, max_length)
@@ -142,6 +144,11 @@ class Trainer:
         self.config = config or TrainConfig()
         self.config.validate(len(train_data))
         cfg = self.config
+        check_max_length(model.config, cfg.max_length)
+        for name, data in (("training", train_data), ("dev", dev_data)):
+            if data is not None and len(data) and not 0 <= min(data.labels) <= max(data.labels) < model.config.num_labels:
+                raise DataError(f"the {name} data has labels {min(data.labels)}..{max(data.labels)}, but the model "
+                                f"has {model.config.num_labels} outputs (num_labels): labels must be 0..{model.config.num_labels - 1}")
         self.encoded = encode_texts(tokenizer, train_data.texts, cfg.max_length)
         self.labels = np.asarray(train_data.labels, dtype=np.int64)
         self.lengths = [len(e) for e in self.encoded]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import TextDataset, load_movie_reviews, read_labelled_file, split_dataset
-from .errors import DataError, MinibertWarning
+from .errors import ConfigError, DataError, MinibertWarning
 from .features import cached_features, weights_fingerprint
 from .heads import MLPHead, SoftmaxHead, head_predict, train_head
 from .metrics import accuracy, macro_f1
@@ -60,6 +60,11 @@ def splits_from_file(path, text_column: str = "text", label_column: str = "label
         if len(parts[name]) == 0:
             raise DataError(f"{path}: the {name} split is empty (the file is too small: the split sends "
                             "about 80% of texts to train, 10% to dev, 10% to test)")
+    unseen = sorted(set(parts["dev"].labels + parts["test"].labels) - set(parts["train"].labels))
+    if unseen:
+        names = [parts["train"].label_names[i] for i in unseen]
+        warnings.warn(f"{path}: label(s) {names} occur in dev/test but in no training text: "
+                      "the model cannot learn to predict them", MinibertWarning, stacklevel=2)
     return Splits(subsample(parts["train"], train_size, seed), parts["dev"], parts["test"])
 
 
@@ -68,7 +73,7 @@ def subsample(data: TextDataset, n: int | None, seed: int = 0) -> TextDataset:
     if n is None or n >= len(data):
         return data
     if n < 1:
-        raise ValueError(f"train_size must be at least 1, got {n}")
+        raise ConfigError(f"train_size must be at least 1, got {n}")
     idx = np.random.default_rng(seed).permutation(len(data))[:n]
     return TextDataset([data.texts[i] for i in idx], [data.labels[i] for i in idx], data.label_names)
 
@@ -162,7 +167,7 @@ def fine_tune(splits: Splits, weights=None, epochs: int = 3, lr: float = 5e-5, b
     tokenizer = load_tokenizer(weights)
     layers = load_config(weights).num_hidden_layers
     if not 0 <= freeze_layers <= layers:
-        raise ValueError(f"freeze_layers must be in [0, {layers}], got {freeze_layers}")
+        raise ConfigError(f"freeze_layers must be in [0, {layers}], got {freeze_layers}")
 
     def build():
         with warnings.catch_warnings():  # "classifier newly initialised" is the point here, not news
@@ -216,7 +221,7 @@ def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head
             the encoder pass: what a first run costs).
     """
     if head not in ("softmax", "mlp"):
-        raise ValueError(f"head must be 'softmax' or 'mlp', got {head!r}")
+        raise ConfigError(f"head must be 'softmax' or 'mlp', got {head!r}")
     settings = dict(weights=str(weights or "minilm"), pooling=pooling, head=head, epochs=epochs, lr=lr,
                     batch_size=batch_size, max_length=max_length, weight_decay=weight_decay, seed=seed)
     tokenizer = load_tokenizer(weights)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minibert.download import ensure_default_model
-from minibert.errors import TokenizerError
+from minibert.errors import MinibertWarning, TokenizerError
 from minibert.tokenizer import BertTokenizer, longest_first_cuts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tokenizer_reference.json.gz"
@@ -324,6 +324,16 @@ def test_vocabulary_with_a_byte_order_mark_reads_the_same(tmp_path):
     assert with_bom.encode("Unaffable!") == tokenizer().encode("Unaffable!")
 
 
+def test_repeated_vocabulary_tokens_are_warned_about(tmp_path):
+    lines = (model_dir() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "vocab.txt").write_text("\n".join(lines + ["film", "[UNK]"]) + "\n", encoding="utf-8")
+    with pytest.warns(MinibertWarning, match=r"2 repeated token\(s\): 'film' \(lines \d+ and 30523\)"):
+        doubled = BertTokenizer(tmp_path / "vocab.txt")
+    # as in transformers, the later line's id wins
+    assert doubled.convert_tokens_to_ids(["film", "[UNK]"]) == [30522, 30523]
+    assert doubled.encode("film") == [doubled.cls_token_id, 30522, doubled.sep_token_id]
+
+
 def test_missing_vocab_file(tmp_path):
     with pytest.raises(TokenizerError, match="no-such-vocab.txt"):
         BertTokenizer(tmp_path / "no-such-vocab.txt")
@@ -377,3 +387,62 @@ def test_any_text_encodes_to_framed_known_ids(text):
     assert batch["input_ids"].shape[1] <= 16
     assert (batch["input_ids"][batch["attention_mask"] == 0] == tok.pad_token_id).all()
 
+
+
+@functools.lru_cache(maxsize=None)
+def whole_words_and_pieces() -> tuple:
+    """The vocabulary's word-starting tokens and its ``##`` continuation pieces (no specials)."""
+    tokens = tokenizer().ids_to_tokens
+    words = [t for t in tokens if not t.startswith("##") and not t.startswith("[")]
+    pieces = [t[2:] for t in tokens if t.startswith("##") and len(t) > 2]
+    return words, pieces
+
+
+def covered_word():
+    """A word the vocabulary covers: a whole-word token, maybe followed by ## pieces."""
+    words, pieces = whole_words_and_pieces()
+    return st.builds(lambda w, ps: w + "".join(ps), st.sampled_from(words),
+                     st.lists(st.sampled_from(pieces), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(covered_word(), st.sampled_from([" ", "  ", "\t", "\n", "\u3000"])),
+                min_size=1, max_size=12))
+def test_decode_of_encode_gives_back_the_normalised_text(words_and_gaps):
+    tok = tokenizer()
+    text = "".join(word + gap for word, gap in words_and_gaps)
+    pieces = tok.tokenize(text)
+    # Greedy longest-match can strand a remainder no piece covers: then the word is [UNK], not covered.
+    assume("[UNK]" not in pieces)
+    # Normalised text: what basic tokenization makes of it (lower case, no accents,
+    # punctuation split off), one space between words.
+    normalised = " ".join(tok.basic_tokenize(text))
+    ids = tok.encode(text)
+    assert tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False) == normalised
+    assert tok.decode(ids, clean_up_tokenization_spaces=False) == f"[CLS] {normalised} [SEP]"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=80), st.integers(min_value=3, max_value=40))
+def test_pair_truncation_stays_within_max_length_and_keeps_the_frame(a, b, max_length):
+    tok = tokenizer()
+    full = tok.encode(a, b)
+    cut = tok.encode(a, b, max_length=max_length, truncation=True)
+    assert len(cut) <= max_length
+    assert cut[0] == tok.cls_token_id and cut[-1] == tok.sep_token_id
+    assert cut.count(tok.sep_token_id) == full.count(tok.sep_token_id)  # both [SEP]s survive
+    if len(full) <= max_length:
+        assert cut == full
+    else:  # every id kept comes from the untruncated encoding, in order
+        it = iter(full)
+        assert all(any(i == j for j in it) for i in cut)
+    ids = tok([a], [b], max_length=max_length)["input_ids"]
+    assert ids.shape == (1, len(cut)) and ids[0].tolist() == cut
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), min_size=1000, max_size=3000))
+def test_long_unicode_texts_truncate_to_max_length(text):
+    tok = tokenizer()
+    ids = tok.encode(text, max_length=64, truncation=True)
+    assert 2 <= len(ids) <= 64 and all(0 <= i < tok.vocab_size for i in ids)
