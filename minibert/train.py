@@ -176,8 +176,8 @@ class Trainer:
         except KeyboardInterrupt:
             if self.checkpoint_dir is not None:
                 path = self.save_checkpoint()
-                print(f"\ninterrupted at step {self.step}: checkpoint saved to {path}; "
-                      "run again with resume to continue")
+                print(f"\ninterrupted at step {self.step}: checkpoint saved to {path}; to continue, run the "
+                      "same command again with the same checkpoint folder (in Python: train(resume=True))")
             raise
         finally:
             self.model.eval()

@@ -214,6 +214,28 @@ def test_float64_and_float32(tiny_dir, ref):
     assert 0 < err < 1e-4  # float32 rounding, nothing more
 
 
+def test_float16_weights_load_into_float32(tiny_dir, tmp_path, ref):
+    """A checkpoint published in half precision: read as float16, widened to float32 (never
+    overflows: every float16 is a float32), so the model runs in float32 as usual."""
+    tensors = load_file(tiny_dir / "model.safetensors")
+    half = {k: v.astype(np.float16) for k, v in tensors.items()}
+    key = "embeddings.word_embeddings.weight"
+    half[key][0, 0] = np.float16(65504.0)  # float16's largest value survives the widening exactly
+    folder = make_folder(tmp_path / "half", half, read_config(tiny_dir))
+    model = BertModel.from_pretrained(folder)
+    params = dict(model.named_parameters())
+    assert all(p.data.dtype == np.float32 for p in params.values())
+    assert params[key].data[0, 0] == 65504.0
+    for name, array in half.items():
+        np.testing.assert_array_equal(params[name].data, array.astype(np.float32), err_msg=name)
+    out = run(model, ref)
+    mask = ref["attention_mask"].astype(bool)
+    assert np.isfinite(out.last_hidden_state).all()
+    full = run(BertModel.from_pretrained(tiny_dir), ref)
+    # float16 weights keep ~3 significant digits: the outputs move by about that much
+    assert np.abs(out.last_hidden_state[mask] - full.last_hidden_state[mask]).max() < 3e-2
+
+
 # ----------------------------------------------------------------------------------------
 # Folders that are missing things
 # ----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from minibert.config import BertConfig
 from minibert.data import TextDataset, batch_order, collate, load_movie_reviews
-from minibert.errors import CheckpointError, TrainingError
+from minibert.errors import CheckpointError, ConfigError, TrainingError
 from minibert.metrics import accuracy, macro_f1
 from minibert.model import BertForSequenceClassification
 from minibert.pretrained import load_tokenizer
@@ -75,7 +75,7 @@ def test_dropout_is_really_on_in_training(tokenizer, small_data):
 
 
 @pytest.mark.parametrize("stop_after", [4, 6, 9])  # mid-epoch, at an epoch boundary, late
-def test_resume_is_bit_identical(tokenizer, small_data, tmp_path, stop_after):
+def test_resume_is_bit_identical(tokenizer, small_data, tmp_path, stop_after, capsys):
     train, dev = small_data
     full_model = tiny_model()
     full = Trainer(full_model, tokenizer, train, dev, config(tmp_path / "full", checkpoint_every=1)).train()
@@ -92,6 +92,7 @@ def test_resume_is_bit_identical(tokenizer, small_data, tmp_path, stop_after):
     interrupted.train_step = stop_at
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
+    assert f"interrupted at step {stop_after}: checkpoint saved to" in capsys.readouterr().out
 
     # a fresh process would build everything again and resume from the checkpoint folder
     resumed_model = tiny_model(seed=99)  # different initial weights: the checkpoint must overwrite them
@@ -151,9 +152,9 @@ def test_frozen_encoder_trains_only_the_head(tokenizer, small_data):
 
 def test_bad_settings_are_clear_errors(tokenizer, small_data):
     train, _ = small_data
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ConfigError, match="batch_size"):
         Trainer(tiny_model(), tokenizer, train, None, config(batch_size=0))
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ConfigError, match="empty"):
         Trainer(tiny_model(), tokenizer, TextDataset([], [], ["a", "b"]), None, config())
 
 
