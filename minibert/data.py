@@ -112,6 +112,8 @@ def read_labelled_file(path: str | Path, text_column: str = "text", label_column
         text = path.read_text(encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark is dropped
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    except OSError as exc:  # no permission, a disk error...
+        raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     rows = []  # (line number, text, label)
     if suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), start=1):

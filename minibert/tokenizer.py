@@ -227,6 +227,8 @@ def load_vocab(vocab_file: str | Path) -> list:
             tokens = [line.rstrip("\n") for line in f]
     except UnicodeDecodeError as exc:
         raise TokenizerError(f"vocabulary file {path} is not valid UTF-8: {exc}") from exc
+    except OSError as exc:  # no permission, a disk error...
+        raise TokenizerError(f"vocabulary file {path} cannot be read: {exc.strerror or exc}") from exc
     if not tokens:
         raise TokenizerError(f"vocabulary file {path} is empty")
     present = set(tokens)

@@ -10,9 +10,10 @@ import pytest
 from minibert.cli import main
 from minibert.config import BertConfig
 from minibert.data import TextDataset, read_labelled_file
-from minibert.errors import ConfigError, DataError, MinibertWarning
+from minibert.errors import ConfigError, DataError, MinibertWarning, TokenizerError
 from minibert.model import BertForSequenceClassification
 from minibert.pretrained import load_tokenizer
+from minibert.tokenizer import BertTokenizer
 from minibert.train import TrainConfig, Trainer, predict
 from minibert.transfer import splits_from_file
 
@@ -83,6 +84,25 @@ def test_missing_and_odd_paths(capsys, tmp_path):
     one_error_line(capsys, ["finetune", "--data", str(tmp_path)], "is a folder")
     (tmp_path / "d.xlsx").write_bytes(b"PK\x03\x04")
     one_error_line(capsys, ["finetune", "--data", str(tmp_path / "d.xlsx")], "unknown data format")
+
+
+def test_unreadable_files(capsys, tmp_path, monkeypatch):
+    """Files the user may not read. The suite often runs as root, who may read anything, so
+    the refusal is made by hand: opening the file raises PermissionError as it would."""
+    data, vocab = write_csv(tmp_path / "d.csv", rows()), tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n", encoding="utf-8")
+    real_open = open
+
+    def refuse(file, *args, **kwargs):
+        if str(file) in (str(data), str(vocab)):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refuse)
+    monkeypatch.setattr("io.open", refuse)
+    one_error_line(capsys, ["finetune", "--data", str(data)], str(data), "cannot be read: Permission denied")
+    with pytest.raises(TokenizerError, match="cannot be read: Permission denied"):
+        BertTokenizer(vocab)
 
 
 def test_label_only_in_dev_or_test_is_warned_about(tmp_path):
