@@ -6,6 +6,7 @@
     minibert embed "a sentence" "another" ... [--pooling mean|cls|pooler]
     minibert compare [--quick] [--out DIR]   the three transfer strategies side by side, with plots
     minibert finetune | features | scratch [--data FILE] [--limit N]   one strategy, on the reviews or a file
+    minibert probe [--limit N] [--out DIR]   a head on each layer's features: accuracy by layer
     minibert bench [--quick] [--out DIR]   speed and memory against PyTorch (benchmarks/bench.py)
     minibert exercise start DIR        copy the exercise stubs (lessons/exercises) into DIR
     minibert grade DIR                 grade a student's exercise files against the library
@@ -170,6 +171,21 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_probe(args) -> int:
+    from .probe import markdown_table, run_probe, write_probe
+
+    results = run_probe(_user_splits(args), weights=args.model, max_length=args.max_length, epochs=args.epochs,
+                        lr=args.lr, batch_size=args.batch_size, seed=args.seed, device=args.device)
+    paths = write_probe(results, args.out)
+    print()
+    print(markdown_table(results))
+    best = max(results["layers"], key=lambda r: r["dev_accuracy"])
+    print(f"best layer on dev: {best['name']} ({100 * best['dev_accuracy']:.1f}% dev, "
+          f"{100 * best['test_accuracy']:.1f}% test); {results['wall_s']:.0f} s in all")
+    print(f"plot: {paths['plot']}\nresults: {paths['json']}, {paths['table']}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     """Run benchmarks/bench.py, the checkout's benchmark, with the same options."""
     import importlib.util
@@ -286,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", default="mean", choices=["mean", "cls", "pooler", "mean_last4"])
     p.add_argument("--head", default="softmax", choices=["softmax", "mlp"])
     p.set_defaults(func=cmd_features)
+
+    p = with_training(sub.add_parser("probe", help="a head on each layer's features: where the task's information lives"),
+                      20, 1e-3)
+    p.add_argument("--out", default="runs/probe", help="output folder (default: runs/probe)")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("bench", help="speed and memory, against PyTorch when it imports (benchmarks/bench.py)")
     p.add_argument("--quick", action="store_true", help="fewer repeats, 1000 feature texts (minutes)")

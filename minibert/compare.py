@@ -25,10 +25,9 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from . import plots
 from .errors import ConfigError
+from .metrics import majority_accuracy
 from .transfer import Splits, feature_extraction, fine_tune, load_splits, random_init, subsample
 
 STRATEGIES = ("fine_tune", "feature_extraction", "random_init")
@@ -81,11 +80,6 @@ def _key(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _majority(train, data) -> float:
-    majority = int(np.bincount(train.labels).argmax())
-    return float(np.mean(np.asarray(data.labels) == majority))
-
-
 def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATEGIES, sizes=None,
                    progress: bool = True, device=None, resume: bool = True, data_efficiency: bool = True,
                    overrides: dict | None = None) -> dict:
@@ -117,8 +111,8 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
         "settings": {**settings, "mode": "quick" if quick else "full", "weights": str(weights or "minilm"),
                      "strategies": list(strategies)},
         "data": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test)},
-        "majority_dev_accuracy": _majority(splits.train, splits.dev),
-        "majority_test_accuracy": _majority(splits.train, splits.test),
+        "majority_dev_accuracy": majority_accuracy(splits.train.labels, splits.dev.labels),
+        "majority_test_accuracy": majority_accuracy(splits.train.labels, splits.test.labels),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "device": device or "cpu"},
         "strategies": {}, "data_efficiency": {}, "runs": dict(done),

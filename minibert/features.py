@@ -9,6 +9,8 @@ Poolings (what one vector per text is made of):
   mean_last4  the mean-pooled vectors of the last four layers, concatenated ([N, 4H]), in the
               spirit of the BERT paper's feature-based experiment (which concatenated the
               last four layers' token vectors)
+  mean_layers the mean-pooled vectors of every hidden state, concatenated: the embeddings,
+              then layers 1..L ([N, (L+1)H]); what the layer probe (minibert.probe) reads
 
 Feature extraction runs the encoder once, in eval mode; ``cached_features`` keeps the
 result on disk, keyed by the weights, the texts, the pooling and the length limit, so
@@ -31,27 +33,31 @@ from .layers import no_grad
 from .model import check_max_length
 from .paths import cache_dir
 
-POOLINGS = ("mean", "cls", "pooler", "mean_last4")
+POOLINGS = ("mean", "cls", "pooler", "mean_last4", "mean_layers")
 
 
 def pool(output, attention_mask, pooling: str = "mean"):
-    """One vector per sequence from a BertModelOutput: [B, H] ([B, 4H] for mean_last4)."""
+    """One vector per sequence from a BertModelOutput: [B, H] ([B, 4H] for mean_last4, [B, (L+1)H] for mean_layers)."""
     if pooling == "mean":
         return F.masked_mean(output.last_hidden_state, attention_mask)[0]
     if pooling == "cls":
         return output.last_hidden_state[:, 0]
     if pooling == "pooler":
         return output.pooler_output
-    if pooling == "mean_last4":
-        if output.hidden_states is None or len(output.hidden_states) < 5:
-            raise ConfigError("mean_last4 needs the hidden states of at least 4 layers (output_hidden_states=True)")
+    if pooling in ("mean_last4", "mean_layers"):
+        needed = 5 if pooling == "mean_last4" else 2  # hidden states: the embeddings' output, then one per layer
+        if output.hidden_states is None or len(output.hidden_states) < needed:
+            raise ConfigError(f"{pooling} needs the hidden states of at least {needed - 1} layer(s) "
+                              "(output_hidden_states=True)")
+        states = output.hidden_states[-4:] if pooling == "mean_last4" else output.hidden_states
         xp = backend.get_xp(output.last_hidden_state)
-        return xp.concatenate([F.masked_mean(h, attention_mask)[0] for h in output.hidden_states[-4:]], axis=1)
+        return xp.concatenate([F.masked_mean(h, attention_mask)[0] for h in states], axis=1)
     raise ConfigError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
 
 
 def feature_size(model, pooling: str) -> int:
-    return model.config.hidden_size * (4 if pooling == "mean_last4" else 1)
+    per_vector = {"mean_last4": 4, "mean_layers": model.config.num_hidden_layers + 1}.get(pooling, 1)
+    return model.config.hidden_size * per_vector
 
 
 def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int = 32,
@@ -80,7 +86,7 @@ def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int 
                 idx = order[start:start + batch_size]
                 batch = tokenizer([texts[i] for i in idx], max_length=max_length, padding=True, truncation=True)
                 result = model(batch["input_ids"], attention_mask=batch["attention_mask"],
-                               token_type_ids=batch["token_type_ids"], output_hidden_states=pooling == "mean_last4")
+                               token_type_ids=batch["token_type_ids"], output_hidden_states=pooling in ("mean_last4", "mean_layers"))
                 mask = backend.to_device(batch["attention_mask"], model.device)
                 out[idx] = backend.to_numpy(pool(result, mask, pooling))
     finally:

@@ -1,4 +1,4 @@
-"""Classification metrics: accuracy and macro-averaged F1."""
+"""Classification metrics: accuracy, macro-averaged F1 and the majority-class baseline."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ def macro_f1(labels, predictions, num_classes: int | None = None) -> float:
             continue  # the class is absent from both: it says nothing
         scores.append(2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores)) if scores else 0.0
+
+
+def majority_accuracy(train_labels, labels) -> float:
+    """The baseline: accuracy on ``labels`` of always predicting the training set's most frequent label."""
+    majority = int(np.bincount(np.asarray(train_labels)).argmax())
+    return float(np.mean(np.asarray(labels) == majority))

@@ -106,3 +106,27 @@ def data_efficiency(results: dict, path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path).resolve()
+
+
+def layer_probe(results: dict, path) -> Path:
+    """Probe accuracy by layer (the results of minibert.probe.run_probe): dev and test lines,
+    the majority class as a floor."""
+    rows = results["layers"]
+    layers = [r["layer"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(layers, [100 * r["test_accuracy"] for r in rows], marker="o", label="test", color="#1f77b4")
+    ax.plot(layers, [100 * r["dev_accuracy"] for r in rows], marker="s", linestyle="--", label="dev",
+            color="#ff7f0e")
+    ax.axhline(100 * results["majority_test_accuracy"], color="black", linestyle=":", linewidth=1,
+               label="majority class (test)")
+    ax.set_xticks(layers, ["emb." if n == 0 else str(n) for n in layers])
+    ax.set_xlabel("layer (emb. = the embeddings, before any attention)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"Layer probe: softmax head on each layer's mean-pooled features\n"
+                 f"({results['data']['train']:,} training texts)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path).resolve()

@@ -133,3 +133,44 @@ def test_splits_from_file_follow_the_sha1_rule(tmp_path):
     assert len(splits.train) + len(splits.dev) + len(splits.test) == 200
     with pytest.raises(DataError, match="split is empty"):
         splits_from_file(write(tmp_path / "small.csv", "text,label\na,x\nb,y\n"))
+
+
+# ---- the layer probe -------------------------------------------------------------------------
+def test_layer_probe_scores_every_layer_and_writes_its_plot(tiny_splits, tmp_path):
+    from minibert.features import cached_features, embed_texts
+    from minibert.model import BertModel
+    from minibert.pretrained import load_tokenizer
+    from minibert.probe import run_probe, write_probe
+
+    results = run_probe(tiny_splits, epochs=3, progress=False, cache_folder=tmp_path / "cache")
+    assert [r["name"] for r in results["layers"]] == ["embeddings"] + [f"layer {i}" for i in range(1, 7)]
+    for row in results["layers"]:
+        assert 0 <= row["dev_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
+    # the probe's slices are each layer's mean-pooled features: the last is the "mean" pooling,
+    # the first the mean of the embeddings' output
+    model, tok = BertModel.from_pretrained(), load_tokenizer()
+    every = cached_features(model, tok, tiny_splits.dev.texts, "mean_layers", 64, folder=tmp_path / "cache")
+    assert every.shape == (24, 7 * 384)
+    np.testing.assert_allclose(every[:, -384:], embed_texts(model, tok, tiny_splits.dev.texts, "mean", max_length=64),
+                               rtol=0, atol=1e-6)
+    batch = tok(tiny_splits.dev.texts[:3], max_length=64)
+    emb = model(batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True).hidden_states[0]
+    mask = batch["attention_mask"][:, :, None]
+    np.testing.assert_allclose(every[:3, :384], (emb * mask).sum(1) / mask.sum(1), rtol=0, atol=1e-6)
+    paths = write_probe(results, tmp_path / "out")
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| layer 6 |" in paths["table"].read_text(encoding="utf-8")
+    assert json.loads(paths["json"].read_text(encoding="utf-8"))["layers"] == results["layers"]
+
+
+def test_probe_command_on_a_data_file(tmp_path, capsys):
+    from minibert.cli import main
+
+    rows = "".join(f"review number {i} was {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}\n"
+                   for i in range(60))
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + rows, encoding="utf-8")
+    assert main(["probe", "--data", str(path), "--epochs", "2", "--out", str(tmp_path / "probe")]) == 0
+    out = capsys.readouterr().out
+    assert "| embeddings |" in out and "best layer on dev:" in out
+    assert (tmp_path / "probe" / "probe.png").is_file()

@@ -1,6 +1,7 @@
 """Count what the test suite tries against minibert's reliability promises (docs/reliability.md).
 
     python tools/reliability_counts.py            # prints a markdown table
+    python tools/reliability_counts.py --write    # ... and puts it into docs/reliability.md
 
 It collects the suite (nothing runs) and counts, per test file:
   - bad-input cases: collected test cases (each parametrization counted) whose code expects
@@ -79,10 +80,9 @@ def count(test_dir: Path) -> dict:
     return dict(rows)
 
 
-def main() -> int:
-    rows = count(REPO / "tests")
-    print("| test file | test cases | bad-input cases | error checks in them | generated examples |")
-    print("|---|---|---|---|---|")
+def markdown(rows: dict) -> str:
+    lines = ["| test file | test cases | bad-input cases | error checks in them | generated examples |",
+             "|---|---|---|---|---|"]
     totals = defaultdict(int)
     for name in sorted(rows):
         row = rows[name]
@@ -90,10 +90,25 @@ def main() -> int:
             continue
         for key, value in row.items():
             totals[key] += value
-        print(f"| `tests/{name}` | {row['cases']} | {row['bad_input_cases']} | {row['error_checks']} | "
-              f"{row['generated_examples']:,} |")
-    print(f"| **total** | {totals['cases']} | {totals['bad_input_cases']} | {totals['error_checks']} | "
-          f"{totals['generated_examples']:,} |")
+        lines.append(f"| `tests/{name}` | {row['cases']} | {row['bad_input_cases']} | {row['error_checks']} | "
+                     f"{row['generated_examples']:,} |")
+    lines.append(f"| **total** | {totals['cases']} | {totals['bad_input_cases']} | {totals['error_checks']} | "
+                 f"{totals['generated_examples']:,} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    table = markdown(count(REPO / "tests"))
+    print(table)
+    if "--write" in argv:  # replace the table in docs/reliability.md
+        doc = REPO / "docs" / "reliability.md"
+        text = doc.read_text(encoding="utf-8")
+        old = re.search(r"^\| test file \| test cases.*?^\| \*\*total\*\*[^\n]*", text, flags=re.S | re.M)
+        if old is None:
+            raise SystemExit(f"no counts table found in {doc}")
+        doc.write_text(text[:old.start()] + table + text[old.end():], encoding="utf-8")
+        print(f"written into {doc}")
     return 0
 
 
