@@ -114,3 +114,60 @@ def seed(value: int) -> None:
     np.random.seed(value)
     if _cupy is not None:
         _cupy.random.seed(value)
+
+
+# ----------------------------------------------------------------------------------------
+# Element-wise work on several CPU cores
+#
+# NumPy runs a matrix product on every core (through BLAS) but an element-wise operation
+# (exp, +, *) on one. NumPy releases Python's GIL inside those loops, though, so two
+# Python threads working on two halves of an array really do run at the same time.
+# map_blocks uses that for the big element-wise kernels (erf, softmax): each element (or
+# row) is computed exactly as it would be alone, so the result is identical whatever the
+# number of threads.
+# ----------------------------------------------------------------------------------------
+_pool = None  # (threads, ThreadPoolExecutor), made on first use
+
+
+def cpu_threads() -> int:
+    """How many threads minibert's own element-wise work may use on the CPU.
+
+    ``MINIBERT_THREADS`` if set, else ``OMP_NUM_THREADS`` (the BLAS thread count, so one
+    setting governs both), else the number of CPUs this process may run on.
+    """
+    for name in ("MINIBERT_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                raise DeviceError(f"{name} must be a whole number of threads, not {value!r}") from None
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def map_blocks(fn, inputs: tuple, out, block: int):
+    """Call ``fn(*[a[i:i + block] for a in inputs], out[i:i + block])`` for every block of
+    rows (axis 0) of the NumPy arrays, spread over cpu_threads() threads; returns out.
+
+    ``fn`` must write its result into the out block it is given and touch nothing else.
+    """
+    global _pool
+
+    def run(i):
+        fn(*(a[i:i + block] for a in inputs), out[i:i + block])
+
+    starts = range(0, out.shape[0], block)
+    threads = min(cpu_threads(), len(starts))
+    if threads <= 1:
+        for i in starts:
+            run(i)
+        return out
+    if _pool is None or _pool[0] != threads:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        if _pool is not None:
+            _pool[1].shutdown(wait=False)
+        _pool = (threads, ThreadPoolExecutor(threads, thread_name_prefix="minibert"))
+    for _ in _pool[1].map(run, starts):
+        pass  # map returns the results lazily: iterating waits for them (and re-raises errors)
+    return out

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .backend import get_xp
+from .backend import get_xp, map_blocks
 
 # ----------------------------------------------------------------------------------------
 # erf: NumPy has none, so we write one.
@@ -72,7 +72,15 @@ _ERF_SERIES = {
 }
 
 
-_ERF_BLOCK = 65536  # numbers per block on the CPU: a block's ~10 temporaries stay in cache
+# Evaluating the series: the Chebyshev coefficients above are what tools/fit_erf.py fits
+# (a stable basis to fit in). To evaluate, we rewrite the series as an ordinary polynomial
+# in u, a_0 + a_1 u + ... + a_n u^n (numpy.polynomial.chebyshev.cheb2poly does the algebra
+# once, here), and use Horner's rule: 2 passes over the data per coefficient instead of
+# Clenshaw's 3. On u in [-1, 1] this is as accurate: the a_k sum to about 1 in size.
+_ERF_POLY = {dtype: (z_max, tuple(float(a) for a in np.polynomial.chebyshev.cheb2poly(coefs)))
+             for dtype, (z_max, coefs) in _ERF_SERIES.items()}
+
+_ERF_BLOCK = 65536  # numbers per block on the CPU: a block's few temporaries stay in cache
 
 
 def erf(x):
@@ -80,51 +88,52 @@ def erf(x):
 
     Evaluated through erfc on |x| (see the comment above) and the symmetry
     erf(-x) = -erf(x). On the CPU the work goes in blocks of 64K numbers: the series
-    makes ~30 passes over its temporaries, and on a block they stay in the CPU's cache
-    instead of streaming through main memory (2-3x faster on big arrays). On a GPU the
-    whole array is one block.
+    makes ~25 passes over its temporaries, and on a block they stay in the CPU's cache
+    instead of streaming through main memory (2-3x faster on big arrays); the blocks
+    are shared among the CPU's cores (backend.map_blocks). On a GPU the whole array is
+    one block.
     """
     xp = get_xp(x)
     x = xp.asarray(x)
-    if x.dtype not in _ERF_SERIES:  # ints, bools, float16, Python numbers: compute in float64
+    if x.dtype not in _ERF_POLY:  # ints, bools, float16, Python numbers: compute in float64
         x = x.astype(np.float64)
     flat = x.reshape(-1)  # 1-D inside (0-d arrays would become scalars)
     out = xp.empty_like(flat)
-    block = _ERF_BLOCK if xp is np else max(flat.size, 1)
-    for start in range(0, flat.size, block):
-        out[start:start + block] = _erf_series(flat[start:start + block], xp)
+    if xp is np:
+        map_blocks(_erf_series, (flat,), out, _ERF_BLOCK)
+    else:
+        _erf_series(flat, out)
     return out.reshape(x.shape)
 
 
-def _erf_series(x, xp):
-    """erf of a 1-D float32/float64 array: the Chebyshev series for erfc, summed with
-    Clenshaw's recurrence b_k = c_k + 2u b_{k+1} - b_{k+2}, sum = c_0 + u b_1 - b_2,
-    in place, so each step makes no new array."""
+def _erf_series(x, out):
+    """out[:] = erf(x) for a 1-D float32/float64 array, with two temporaries, in place."""
+    xp = get_xp(x)
     dtype = x.dtype
-    z_max, coefs = _ERF_SERIES[dtype]
+    one, two = dtype.type(1.0), dtype.type(2.0)
+    z_max, poly = _ERF_POLY[dtype]
     t_min = 2.0 / (2.0 + z_max)
-    z = xp.minimum(xp.abs(x), dtype.type(z_max))
-    t = dtype.type(2.0) / (dtype.type(2.0) + z)  # in [t_min, 1]
-    u = t * dtype.type(2.0 / (1.0 - t_min))
+    z = xp.abs(x)
+    xp.minimum(z, dtype.type(z_max), out=z)  # |x|, capped where erf is already 1
+    t = z + two
+    xp.divide(two, t, out=t)  # t = 2 / (2 + z), in [t_min, 1]
+    u = out  # the output array holds u for now
+    xp.multiply(t, dtype.type(2.0 / (1.0 - t_min)), out=u)
     u -= dtype.type(1.0 + 2.0 * t_min / (1.0 - t_min))  # t mapped onto [-1, 1]
-    two_u = u + u
-    b1 = xp.full_like(u, coefs[-1])  # b_n
-    b2 = xp.zeros_like(u)  # b_{n+1}
-    spare = xp.empty_like(u)
-    for c in coefs[-2:0:-1]:  # k = n-1 ... 1
-        xp.multiply(two_u, b1, out=spare)
-        spare -= b2
-        spare += dtype.type(c)  # spare = b_k
-        b1, b2, spare = spare, b1, b2  # shift: (b_{k+1}, b_{k+2}) <- (b_k, b_{k+1})
-    f = u * b1
-    f -= b2
-    f += dtype.type(coefs[0])
+    # f(u) by Horner's rule, a_n u^n + ... + a_0 = (((a_n u + a_{n-1}) u + ...) u + a_0),
+    # accumulated in z, whose last use is just below, so its square goes first:
     z *= z
+    f = xp.multiply(u, dtype.type(poly[-1]))
+    f += dtype.type(poly[-2])
+    for a in poly[-3::-1]:
+        f *= u
+        f += dtype.type(a)
     f -= z  # -z^2 + f(t)
-    erfc = t * xp.exp(f, out=f)
-    erfc -= dtype.type(1.0)  # erfc - 1 = -erf(|x|)
-    erfc *= -xp.sign(x)
-    return erfc
+    xp.exp(f, out=f)
+    f *= t  # erfc(|x|) = t exp(-z^2 + f)
+    xp.subtract(one, f, out=out)  # erf(|x|) = 1 - erfc(|x|)
+    out *= xp.sign(x, out=t)  # erf(-x) = -erf(x); and erf(0) = 0 exactly (the fit leaves ~1e-16 there)
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -141,7 +150,9 @@ def gelu(x):
     value is kept for the backward instead of being computed twice.
     """
     dtype = x.dtype
-    cdf = dtype.type(0.5) * (dtype.type(1.0) + erf(x * dtype.type(_INV_SQRT2)))  # Phi(x)
+    cdf = erf(x * dtype.type(_INV_SQRT2))
+    cdf += dtype.type(1.0)
+    cdf *= dtype.type(0.5)  # Phi(x)
     return x * cdf, (x, cdf)
 
 
@@ -149,8 +160,26 @@ def gelu_backward(dy, cache):
     """dy/dx of x Phi(x) is Phi(x) + x phi(x), phi the standard normal density."""
     x, cdf = cache
     xp = get_xp(x)
-    pdf = x.dtype.type(_INV_SQRT_2PI) * xp.exp(x.dtype.type(-0.5) * x * x)  # phi(x)
-    return dy * (cdf + x * pdf)
+    dx = xp.empty_like(x)
+    if xp is np:  # on the CPU: in cache-sized blocks, shared among the cores
+        flat = (dy.reshape(-1), x.reshape(-1), cdf.reshape(-1))
+        map_blocks(_gelu_backward_block, flat, dx.reshape(-1), _ERF_BLOCK)
+    else:
+        _gelu_backward_block(dy, x, cdf, dx)
+    return dx
+
+
+def _gelu_backward_block(dy, x, cdf, out):
+    """out[:] = dy * (Phi(x) + x phi(x)), using out as the only temporary."""
+    xp = get_xp(x)
+    dtype = x.dtype
+    xp.multiply(x, x, out=out)
+    out *= dtype.type(-0.5)
+    xp.exp(out, out=out)
+    out *= dtype.type(_INV_SQRT_2PI)  # phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+    out *= x
+    out += cdf
+    out *= dy
 
 
 _TANH_K = math.sqrt(2.0 / math.pi)
@@ -192,17 +221,54 @@ def tanh_backward(dy, y):
 def softmax(x, axis=-1):
     """Softmax along ``axis``, computed stably as exp(x - max) / sum.
 
-    Cache: y (the backward needs only the output).
+    Cache: y (the backward needs only the output). On the CPU, a softmax over the last
+    axis shares its rows among the cores (backend.map_blocks): attention's probabilities
+    are the biggest arrays of the model.
     """
     xp = get_xp(x)
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    y = e / e.sum(axis=axis, keepdims=True)
+    if xp is np and axis in (-1, x.ndim - 1) and x.ndim > 1:
+        rows = x.reshape(-1, x.shape[-1])  # [N, last]: every row on its own
+        y = np.empty_like(rows)
+        map_blocks(_softmax_rows, (rows,), y, _rows_per_block(rows))
+        y = y.reshape(x.shape)
+    else:
+        y = xp.empty_like(x)
+        _softmax_rows(x, y, axis)
     return y, y
+
+
+def _softmax_rows(x, out, axis=-1):
+    """out[:] = softmax(x) along axis, with no temporary the size of x."""
+    xp = get_xp(x)
+    xp.subtract(x, x.max(axis=axis, keepdims=True), out=out)  # the largest becomes 0: exp never overflows
+    xp.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
 
 
 def softmax_backward(dy, y, axis=-1):
     """dx_i = y_i (dy_i - sum_j dy_j y_j): the Jacobian diag(y) - y y^T applied to dy."""
-    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+    xp = get_xp(y)
+    if xp is np and axis in (-1, y.ndim - 1) and y.ndim > 1:
+        shape = (-1, y.shape[-1])
+        dx = np.empty(y.shape, dtype=y.dtype).reshape(shape)
+        map_blocks(_softmax_backward_rows, (dy.reshape(shape), y.reshape(shape)), dx, _rows_per_block(dx))
+        return dx.reshape(y.shape)
+    dx = xp.empty_like(y)
+    _softmax_backward_rows(dy, y, dx, axis)
+    return dx
+
+
+def _softmax_backward_rows(dy, y, out, axis=-1):
+    xp = get_xp(y)
+    xp.multiply(dy, y, out=out)
+    dot = out.sum(axis=axis, keepdims=True)  # sum_j dy_j y_j, one number per row
+    xp.subtract(dy, dot, out=out)
+    out *= y
+
+
+def _rows_per_block(rows) -> int:
+    """Rows of a [N, n] array that make a block of about _ERF_BLOCK numbers (at least 1)."""
+    return max(1, _ERF_BLOCK // max(rows.shape[1], 1))
 
 
 # ----------------------------------------------------------------------------------------
@@ -359,44 +425,46 @@ def scaled_dot_product_attention(q, k, v, mask_bias=None, dropout_p=0.0, rng=Non
 
     q, k, v: [B, NH, T, HS]   mask_bias: [B, 1, 1, T] additive (see attention_mask_bias)
     Returns (context [B, NH, T, HS], probs [B, NH, T, T], cache).
-    Cache: (q, k, v, probs, dropout mask, scale): the backward of the two products
-    needs their inputs, and the softmax backward needs its output probs.
+    Cache: (q / sqrt(HS), k, v, probs, dropout mask, scale): the backward of the two
+    products needs their inputs, and the softmax backward needs its output probs.
     """
     HS = q.shape[-1]
     scale = q.dtype.type(1.0 / math.sqrt(HS))
-    scores = q @ k.transpose(0, 1, 3, 2)  # [B, NH, T, HS] @ [B, NH, HS, T] -> [B, NH, T, T]
-    scores *= scale
-    if mask_bias is not None:
+    q_scaled = q * scale  # scaling q [.., T, HS] costs less than scaling the scores [.., T, T]
+    scores = q_scaled @ k.transpose(0, 1, 3, 2)  # [B, NH, T, HS] @ [B, NH, HS, T] -> [B, NH, T, T]
+    if mask_bias is not None and mask_bias.any():  # (a batch without padding has nothing to add)
         scores += mask_bias
     probs, _ = softmax(scores, axis=-1)  # [B, NH, T, T], each row sums to 1
     if mask_bias is not None:
         # Padded keys already weigh exactly 0 (exp underflowed). A sequence with no real
         # token at all would get a uniform row over padding instead: zero it, so such a
-        # row contributes nothing (and never NaN).
-        probs *= mask_bias == 0
+        # sequence's context is 0 (and never NaN).
+        empty = (mask_bias != 0).all(axis=-1)[:, 0, 0]  # [B]: True for a sequence of padding only
+        if empty.any():
+            probs[empty] = 0
     probs_dropped, drop_mask = dropout(probs, dropout_p, rng, training)
     context = probs_dropped @ v  # [B, NH, T, T] @ [B, NH, T, HS] -> [B, NH, T, HS]
-    return context, probs, (q, k, v, probs, drop_mask, scale)
+    return context, probs, (q_scaled, k, v, probs, drop_mask, scale)
 
 
 def scaled_dot_product_attention_backward(dcontext, cache):
     """Gradients of attention with respect to q, k and v (each [B, NH, T, HS]).
 
-    Backwards through the forward's steps, last first:
+    Backwards through the forward's steps, last first (q' = q * scale):
         context = P' v          ->  dv = P'^T dcontext,  dP' = dcontext v^T
         P' = dropout(P)         ->  dP = dP' * mask
         P = softmax(S)          ->  dS = P (dP - rowsum(dP * P))
-        S = q k^T * scale + m   ->  dq = dS k * scale,  dk = dS^T q * scale
+        S = q' k^T + m          ->  dq = dS k * scale,  dk = dS^T q'
     The mask m is a constant: padded keys have P = 0, hence dS = 0 there too.
     """
-    q, k, v, probs, drop_mask, scale = cache
+    q_scaled, k, v, probs, drop_mask, scale = cache
     probs_dropped = probs if drop_mask is None else probs * drop_mask
     dv = probs_dropped.transpose(0, 1, 3, 2) @ dcontext  # [B, NH, T, T] @ [B, NH, T, HS]
     dprobs = dropout_backward(dcontext @ v.transpose(0, 1, 3, 2), drop_mask)  # [B, NH, T, T]
     dscores = softmax_backward(dprobs, probs)  # [B, NH, T, T]
-    dscores *= scale
     dq = dscores @ k  # [B, NH, T, T] @ [B, NH, T, HS] -> [B, NH, T, HS]
-    dk = dscores.transpose(0, 1, 3, 2) @ q  # [B, NH, T, HS]
+    dq *= scale
+    dk = dscores.transpose(0, 1, 3, 2) @ q_scaled  # [B, NH, T, HS]
     return dq, dk, dv
 
 

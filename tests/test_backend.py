@@ -154,3 +154,66 @@ def test_model_to_cpu_is_a_no_op_on_numpy(fixtures_dir):
     before = model.embeddings.word_embeddings.weight.data
     assert model.to("cpu") is model and model.device == "cpu"
     assert model.embeddings.word_embeddings.weight.data is before
+
+
+# ---- element-wise work on several cores ----------------------------------------------------
+def test_cpu_threads_follows_the_environment(monkeypatch):
+    monkeypatch.delenv("MINIBERT_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert backend.cpu_threads() == 3
+    monkeypatch.setenv("MINIBERT_THREADS", "1")  # minibert's own setting wins
+    assert backend.cpu_threads() == 1
+    monkeypatch.setenv("MINIBERT_THREADS", "two")
+    with pytest.raises(DeviceError, match="MINIBERT_THREADS must be a whole number"):
+        backend.cpu_threads()
+    monkeypatch.delenv("MINIBERT_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert backend.cpu_threads() >= 1
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_map_blocks_visits_every_row_once(monkeypatch, threads):
+    monkeypatch.setenv("MINIBERT_THREADS", threads)
+    x = np.arange(1000.0).reshape(250, 4)
+    y = np.arange(250.0)
+
+    def fn(a, b, out):  # writes only into its own block
+        out[:] = a.sum(axis=1) * 10 + b
+
+    out = backend.map_blocks(fn, (x, y), np.full(250, np.nan), block=7)  # 36 blocks, the last one short
+    np.testing.assert_array_equal(out, x.sum(axis=1) * 10 + y)
+
+
+def test_map_blocks_passes_errors_on(monkeypatch):
+    monkeypatch.setenv("MINIBERT_THREADS", "2")
+
+    def fn(a, out):
+        if a[0] >= 50:
+            raise ZeroDivisionError("block failed")
+        out[:] = a
+
+    with pytest.raises(ZeroDivisionError, match="block failed"):
+        backend.map_blocks(fn, (np.arange(100.0),), np.empty(100), block=10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_give_the_same_bits_on_any_number_of_threads(monkeypatch, dtype):
+    """erf, softmax and the GELU and softmax backwards share blocks among threads: each element
+    is computed exactly as alone, so results cannot depend on the thread count."""
+    from minibert import functional as F
+
+    rng = np.random.default_rng(0)
+    x = (3 * rng.standard_normal((4, 3, 70, 70))).astype(dtype)  # 58,800 numbers: a few blocks
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    h = (3 * rng.standard_normal((2, 40, 1000))).astype(dtype)  # 80,000: two erf blocks
+    dh = rng.standard_normal(h.shape).astype(dtype)
+    results = {}
+    for threads in ("1", "2", "4"):
+        monkeypatch.setenv("MINIBERT_THREADS", threads)
+        probs, _ = F.softmax(x)
+        y, cache = F.gelu(h)
+        results[threads] = [F.erf(h), probs, F.softmax_backward(dy, probs), y, F.gelu_backward(dh, cache)]
+    for threads in ("2", "4"):
+        for a, b in zip(results["1"], results[threads]):
+            assert a.dtype == dtype
+            np.testing.assert_array_equal(a, b)

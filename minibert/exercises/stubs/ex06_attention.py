@@ -28,7 +28,7 @@ def attention(q, k, v, attention_mask):
     Returns:
         (context, probs).
 
-    Cache: none asked for here; the library's also returns one, (q, k, v, probs), for the
+    Cache: none asked for here; the library's also returns one, (q * scale, k, v, probs, ...), for the
     backward of exercise 7.
 
     Example (B = NH = 1, T = 3, HS = 2; the third token is padding):
