@@ -210,16 +210,29 @@ def _minibert_model(model: str, classifier: bool = False):
     return cls(BertConfig(num_labels=2, **MODELS[model]))
 
 
+def _on_device(spec: dict, model, arrays):
+    """The model and the inputs on spec's device, and a function that waits for the device
+    to finish its queued work (a GPU runs asynchronously: without it a step would be
+    timed before its kernels had run)."""
+    if spec.get("device", "cpu") == "cpu":
+        return model, arrays, lambda: None
+    import cupy  # noqa: PLC0415
+    from minibert import backend  # noqa: PLC0415
+
+    return model.to("cuda"), [backend.to_device(a, "cuda") for a in arrays], cupy.cuda.Device().synchronize
+
+
 def minibert_infer_step(spec: dict):
     """The inference step, ready to call: a forward pass under no_grad(), eval mode."""
     from minibert.layers import no_grad  # noqa: PLC0415
 
-    model = _minibert_model(spec["model"]).eval()
-    ids, mask, types, _ = random_batch(spec["batch"], spec["tokens"])
+    model, (ids, mask, types), sync = _on_device(spec, _minibert_model(spec["model"]).eval(),
+                                                 random_batch(spec["batch"], spec["tokens"])[:3])
 
     def step():
         with no_grad():  # inference: no caches for a backward
             model(ids, attention_mask=mask, token_type_ids=types)
+        sync()
 
     return step
 
@@ -229,26 +242,48 @@ def minibert_train_step(spec: dict):
     from minibert.optim import AdamW  # noqa: PLC0415
 
     model = _minibert_model(spec["model"], classifier=True).train()  # dropout on, as in fine-tuning
+    model, (ids, mask, types, labels), sync = _on_device(spec, model, random_batch(spec["batch"], spec["tokens"]))
     optimizer = AdamW(model.named_parameters(), lr=5e-5, weight_decay=0.01)
-    ids, mask, types, labels = random_batch(spec["batch"], spec["tokens"])
 
     def step():
         model.zero_grad()
         model(ids, attention_mask=mask, token_type_ids=types, labels=labels)  # forward + loss
         model.backward()
         optimizer.step()
+        sync()
 
     return step
 
 
 def minibert_infer(spec: dict) -> dict:
     step = minibert_infer_step(spec)
+    if spec.get("device", "cpu") != "cpu":
+        return _gpu_measure(step, spec, "cupy")
     return measure(step, spec["warmup"], spec["repeats"], trace_step=step)
 
 
 def minibert_train(spec: dict) -> dict:
     step = minibert_train_step(spec)
+    if spec.get("device", "cpu") != "cpu":
+        return _gpu_measure(step, spec, "cupy")
     return measure(step, spec["warmup"], spec["repeats"], trace_step=step)
+
+
+def _gpu_measure(step, spec: dict, library: str) -> dict:
+    """time_repeats on a GPU, plus the most GPU memory the library held for the work: CuPy's
+    memory pool (which keeps what it once allocated) or PyTorch's max_memory_allocated."""
+    if library == "torch":
+        import torch  # noqa: PLC0415
+
+        torch.cuda.reset_peak_memory_stats()
+    result = time_repeats(step, spec["warmup"], spec["repeats"])
+    if library == "torch":
+        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        import cupy  # noqa: PLC0415
+
+        result["gpu_peak_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20
+    return result
 
 
 def minibert_sweep(spec: dict) -> dict:
@@ -339,33 +374,47 @@ def _torch_model(spec: dict, classifier: bool = False):
     return torch, cls._from_config(config, attn_implementation=attn)  # random init, float32
 
 
+def _torch_device(spec: dict, torch, model, arrays):
+    """Like _on_device, for PyTorch: model and tensors on spec's device, and a sync function."""
+    device = "cuda" if spec.get("device", "cpu") == "cuda" else "cpu"
+    tensors = [torch.from_numpy(a).to(device) for a in arrays]
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return model.to(device), tensors, sync
+
+
 def torch_infer(spec: dict) -> dict:
     torch, model = _torch_model(spec)
-    model.eval()
-    ids, mask, types, _ = (torch.from_numpy(a) for a in random_batch(spec["batch"], spec["tokens"]))
+    model, (ids, mask, types), sync = _torch_device(spec, torch, model.eval(),
+                                                    random_batch(spec["batch"], spec["tokens"])[:3])
 
     def step():
         with torch.no_grad():
             model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        sync()
 
+    if spec.get("device", "cpu") != "cpu":
+        return _gpu_measure(step, spec, "torch")
     return measure(step, spec["warmup"], spec["repeats"])
 
 
 def torch_train(spec: dict) -> dict:
     torch, model = _torch_model(spec, classifier=True)
-    model.train()
+    model, (ids, mask, types, labels), sync = _torch_device(spec, torch, model.train(),
+                                                            random_batch(spec["batch"], spec["tokens"]))
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=5e-5)
-    ids, mask, types, labels = (torch.from_numpy(a) for a in random_batch(spec["batch"], spec["tokens"]))
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         out = model(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels)
         out.loss.backward()
         optimizer.step()
+        sync()
 
+    if spec.get("device", "cpu") != "cpu":
+        return _gpu_measure(step, spec, "torch")
     return measure(step, spec["warmup"], spec["repeats"])
 
 
@@ -691,7 +740,7 @@ def plan(opts: dict) -> list:
     """The workers to run, grouped: each group is one workload on every side."""
     minibert_sides = ["minibert"]
     ref = list(REFERENCE_SIDES) if opts["reference"] else []
-    common = {"threads": opts["threads"], "warmup": opts["warmup"]}
+    common = {"threads": opts["threads"], "warmup": opts["warmup"], "device": opts["device"]}
     shapes = matmul_shapes(opts["models"], opts["batch"], opts["tokens"], opts["square"])
     groups = [[dict(common, kind="matmul", side=s, repeats=opts["repeats"], shapes=shapes)
                for s in ["numpy"] + ref[:1]]]  # PyTorch's products once: attention does not matter here
@@ -735,7 +784,7 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
                   reference: bool = True, profile: bool = False, rounds: int = 1, repeats: int | None = None,
                   warmup: int = 1, batch: int = 32, tokens: int = 128, sweep_batch: int = 8,
                   lengths=(64, 128, 256, 512), feature_texts: int | None = None, tokenizer_texts: int | None = None,
-                  square: int = 2048, only=None, log=print) -> dict:
+                  square: int = 2048, only=None, device: str = "cpu", log=print) -> dict:
     """Run the whole benchmark; returns the results (also written to out_dir).
 
     Args:
@@ -751,15 +800,21 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
         feature_texts, tokenizer_texts: limit the texts (default: quick 1000 / all).
         square: the side of the square matrix product.
         only: run only these workloads (e.g. ("infer", "train")); None: all.
+        device: "cpu", or "cuda": minibert on CuPy against PyTorch on CUDA, for the
+            inference and training-step workloads only (the others are CPU work).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     threads = threads or os.cpu_count() or 1
     repeats = repeats or (2 if quick else 5)
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', not {device!r}")
+    if device == "cuda":  # only the model workloads run on the GPU
+        only = [k for k in (only or ("infer", "train")) if k in ("infer", "train")] or ["infer", "train"]
     ref_info = probe_reference() if reference else {"available": False, "reason": "--no-reference"}
     opts = dict(quick=quick, threads=threads, models=list(models), reference=ref_info["available"],
                 repeats=repeats, train_repeats=repeats if quick else max(3, repeats - 2), warmup=warmup,
-                batch=batch, tokens=tokens, sweep_batch=sweep_batch, lengths=list(lengths), square=square,
+                batch=batch, tokens=tokens, sweep_batch=sweep_batch, lengths=list(lengths), square=square, device=device,
                 only=list(only) if only else None,
                 feature_texts=feature_texts if feature_texts is not None else (1000 if quick else None),
                 tokenizer_texts=tokenizer_texts)
@@ -991,7 +1046,13 @@ def markdown(results: dict) -> str:
             lines.append(f"| {r['name']} | {r['gflops']:.0f} | {_fmt(torch_gflops, '{:.0f}')} |")
         lines += ["", f"NumPy peak (the best of these): {_fmt(matmul.get('numpy_peak_gflops'), '{:.0f}')} GFLOP/s.", ""]
 
-    lines += ["## Inference and training step", ""] + _speed_table(results, ("infer", "train"), "work")
+    device = meta.get("options", {}).get("device", "cpu")
+    heading = "## Inference and training step" + (" on the GPU (CUDA)" if device == "cuda" else "")
+    lines += [heading, ""] + _speed_table(results, ("infer", "train"), "work")
+    gpu_rows = [w for w in wl if w.get("gpu_peak_mb") is not None]
+    if gpu_rows:
+        lines += ["", "GPU memory held at the end (CuPy: its memory pool; PyTorch: max_memory_allocated), MiB: "
+                  + ", ".join(f"{w['kind']} {w['model']} {w['side']} {w['gpu_peak_mb']:.0f}" for w in gpu_rows) + "."]
     sweep_batch = next((w["batch"] for w in wl if w["kind"] == "sweep"), None)
     if sweep_batch:
         lines += ["", f"## Sequence-length sweep (inference, batch {sweep_batch})", ""]
@@ -1059,6 +1120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=1, help="run every workload's workers this many times")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per worker (default: 5, quick: 2)")
     p.add_argument("--only", default=None, help="comma-separated workloads to run: " + ", ".join(WORKLOADS))
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: inference and training step on the GPU, minibert (CuPy) against PyTorch (CUDA)")
     p.add_argument("--render", default=None, metavar="JSON", help="only rewrite the tables of a results.json")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one workload
     return p
@@ -1080,12 +1143,19 @@ def main(argv=None) -> int:
         print(f"bench.py: error: unknown model {unknown[0] if unknown else '(none)'}; use {', '.join(MODELS)}",
               file=sys.stderr)
         return 2
+    if args.device == "cuda":
+        from minibert.backend import cuda_available  # noqa: PLC0415
+
+        if not cuda_available():
+            print("bench.py: error: --device cuda needs CuPy and a CUDA GPU, and this machine has none",
+                  file=sys.stderr)
+            return 2
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
     if only and any(k not in WORKLOADS for k in only):
         print(f"bench.py: error: unknown workload in --only {args.only}; use {', '.join(WORKLOADS)}", file=sys.stderr)
         return 2
     run_benchmark(args.out, quick=args.quick, threads=args.threads, models=models, reference=not args.no_reference,
-                  profile=args.profile, rounds=args.rounds, repeats=args.repeats, only=only)
+                  profile=args.profile, rounds=args.rounds, repeats=args.repeats, only=only, device=args.device)
     return 0
 
 

@@ -104,3 +104,28 @@ def test_cli_has_bench():
 
     args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere"])
     assert args.func is cmd_bench and args.quick and args.out == "somewhere"
+
+
+def test_cuda_without_a_gpu_is_refused(bench, capsys):
+    from minibert.backend import cuda_available
+
+    if cuda_available():
+        pytest.skip("this machine has a GPU: the refusal is for machines without one")
+    assert bench.main(["--device", "cuda", "--models", "tiny", "--no-reference"]) == 2
+    assert "--device cuda needs CuPy and a CUDA GPU" in capsys.readouterr().err
+
+
+def test_gpu_check_script_skips_cleanly_without_a_gpu(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from minibert.backend import cuda_available
+
+    if cuda_available():
+        pytest.skip("this machine has a GPU: tools/gpu_check.sh would really run")
+    script = BENCH.parent.parent / "tools" / "gpu_check.sh"
+    env = dict(os.environ, OUT=str(tmp_path / "gpu"), PYTHON=sys.executable)
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "skipped" in done.stdout and not (tmp_path / "gpu").exists()

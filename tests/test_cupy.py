@@ -3,6 +3,7 @@ kernels giving the values they give on NumPy.
 
 - The checks of tests/test_model_parity.py with the model moved to "cuda": tiny random
   models in float64 within 1e-10, all-MiniLM-L6-v2 in float32 within 1e-4.
+- The backward of a whole classifier and three AdamW steps on CuPy, against NumPy's.
 - erf, GELU, LayerNorm, softmax and masked_mean on CuPy arrays against NumPy.
 
 Skipped as a whole where CuPy or a GPU is missing (``pip install 'minibert[gpu]'``).
@@ -110,6 +111,55 @@ def test_cuda_inputs_are_accepted(fixtures_dir, tiny_reference):
     from_host = model(ref["input_ids"], attention_mask=ref["attention_mask"])
     from_gpu = model(cp.asarray(ref["input_ids"]), attention_mask=cp.asarray(ref["attention_mask"]))
     np.testing.assert_array_equal(to_numpy(from_gpu.last_hidden_state), to_numpy(from_host.last_hidden_state))
+
+
+# ----------------------------------------------------------------------------------------
+# Gradients and a training step: the GPU gives what the CPU gives
+# ----------------------------------------------------------------------------------------
+def _classifier_grads(fixtures_dir, ref, device):
+    """Every parameter's gradient (NumPy) after one forward + loss + backward in float64, eval mode."""
+    model = BertForSequenceClassification.from_pretrained(
+        fixtures_dir / "tiny_bert_tanh_cls", dtype=np.float64, strict=True, device=device).eval()
+    labels = np.arange(len(ref["input_ids"])) % model.config.num_labels
+    out = model(ref["input_ids"], attention_mask=ref["attention_mask"], token_type_ids=ref["token_type_ids"],
+                labels=labels)
+    model.backward()
+    return float(to_numpy(out.loss)), {n: to_numpy(p.grad) for n, p in model.named_parameters()}
+
+
+def test_gradients_on_cuda_equal_the_cpu_ones(fixtures_dir, tiny_reference):
+    """The whole backward (attention, GELU, LayerNorm, the embeddings' scatter-add with
+    repeated ids) on CuPy: every gradient within float64 rounding of NumPy's, which the
+    test suite proves against finite differences and PyTorch."""
+    loss_cpu, grads_cpu = _classifier_grads(fixtures_dir, tiny_reference, "cpu")
+    loss_gpu, grads_gpu = _classifier_grads(fixtures_dir, tiny_reference, "cuda")
+    assert abs(loss_gpu - loss_cpu) <= FLOAT64_TOL
+    assert grads_gpu.keys() == grads_cpu.keys()
+    for name, expected in grads_cpu.items():
+        scale = max(np.abs(expected).max(), 1e-30)
+        err = np.abs(grads_gpu[name] - expected).max() / scale
+        assert err <= 1e-9, f"{name}: relative error {err:.1e}"
+
+
+def test_adamw_steps_on_cuda_follow_the_cpu(fixtures_dir, tiny_reference):
+    """Three AdamW steps on each device from the same weights end at the same weights."""
+    from minibert.optim import AdamW
+
+    ref = tiny_reference
+    finals = {}
+    for device in ("cpu", "cuda"):
+        model = BertForSequenceClassification.from_pretrained(
+            fixtures_dir / "tiny_bert_tanh_cls", dtype=np.float64, device=device).eval()
+        optimizer = AdamW(model.named_parameters(), lr=1e-3, weight_decay=0.01)
+        labels = np.arange(len(ref["input_ids"])) % model.config.num_labels
+        for _ in range(3):
+            model.zero_grad()
+            model(ref["input_ids"], attention_mask=ref["attention_mask"], labels=labels)
+            model.backward()
+            optimizer.step()
+        finals[device] = model.state_dict()
+    for name, expected in finals["cpu"].items():
+        np.testing.assert_allclose(finals["cuda"][name], expected, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
 # ----------------------------------------------------------------------------------------
