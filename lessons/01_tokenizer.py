@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (installed, or run from the repository root)
-except ImportError:  # running from a checkout without installing: use the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import lesson_support  # noqa: F401  (first: it makes minibert importable from this checkout)
 
 from minibert.download import ensure_default_model
 from minibert.tokenizer import CLEAN_AND_SPACE_CJK_TABLE, BertTokenizer, strip_accents

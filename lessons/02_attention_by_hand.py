@@ -25,13 +25,8 @@ How to run it (from any folder; the default model is downloaded on first use)
 """
 
 import math
-import sys
-from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 
@@ -44,14 +39,6 @@ QUERY_SENTENCE = 0  # for step 5: which sentence ...
 QUERY_TOKEN = "sat"  # ... which token asks the question ...
 HEAD = 2  # ... and which of the 12 heads we look through
 TOLERANCE = 1e-4  # the largest difference from the model we accept (float32 rounding is ~1e-6)
-
-
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
 
 
 def show(name, array, dims, meaning):

@@ -24,13 +24,8 @@ How to run it (from any folder; the default model is downloaded on first use)
 
 import json
 import struct
-import sys
-from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 
@@ -58,14 +53,6 @@ FILE_ROLES = {
     "model.safetensors": "the weights",
     ".minibert-complete": "minibert's 'download complete' marker",
 }
-
-
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
 
 
 def human_size(num_bytes):

@@ -25,16 +25,12 @@ import json
 import pickle
 import pickletools
 import struct
-import sys
 import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 
@@ -51,14 +47,6 @@ FOLDERS = {  # format -> the folder holding that model's files
     "torch legacy": FORMATS / "torch_legacy",
 }
 TENSOR = "bert.embeddings.LayerNorm.weight"  # the tensor we read by hand from every file
-
-
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
 
 
 def hexdump(data, start=0, width=16):

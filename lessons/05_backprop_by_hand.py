@@ -35,13 +35,8 @@ It takes a few seconds and exits with status 1 if a check fails.
 """
 
 import math
-import sys
-from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 
@@ -55,14 +50,6 @@ SENTENCES = ["A gripping, moving film.", "Dull.", "The plot is thin but the cast
 LABELS = np.array([1, 0, 1])  # 1 = fresh (positive), 0 = rotten (negative)
 LIBRARY_TOLERANCE = 1e-12  # ours vs model.backward(): the same sums, so only rounding (~1e-16)
 FINITE_DIFFERENCE_TOLERANCE = 1e-6  # relative; a correct gradient agrees to ~1e-9
-
-
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
 
 
 def show(name, array, dims, meaning):

@@ -26,16 +26,11 @@ More data and more epochs give better accuracy, at about 2 seconds per 32 review
 """
 
 import argparse
-import sys
 import textwrap
 import time
 import warnings
-from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import positive_float, positive_int, section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 
@@ -50,31 +45,18 @@ MAX_LENGTH = 64  # tokens per review, [CLS] and [SEP] included; longer reviews a
 SHOWN_REVIEWS = 8  # how many dev reviews section 6 shows
 
 
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
-
-
 def parse_args():
     parser = argparse.ArgumentParser(description="Fine-tune all-MiniLM-L6-v2 on movie reviews (lesson 6).")
-    parser.add_argument("--train-size", type=int, default=640, help="training reviews (default 640)")
-    parser.add_argument("--dev-size", type=int, default=200, help="dev reviews to evaluate on (default 200)")
-    parser.add_argument("--epochs", type=int, default=2, help="passes over the training reviews (default 2)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate of AdamW (default 2e-4)")
+    parser.add_argument("--train-size", type=positive_int, default=640, help="training reviews (default 640)")
+    parser.add_argument("--dev-size", type=positive_int, default=200, help="dev reviews to evaluate on (default 200)")
+    parser.add_argument("--epochs", type=positive_int, default=2, help="passes over the training reviews (default 2)")
+    parser.add_argument("--lr", type=positive_float, default=2e-4, help="peak learning rate of AdamW (default 2e-4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the slices and the shuffling (default 0)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: 64 training and 64 dev reviews, 1 epoch (about 20 s)")
     args = parser.parse_args()
     if args.quick:
         args.train_size, args.dev_size, args.epochs = 64, 64, 1
-    for name in ("train_size", "dev_size", "epochs"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        parser.error("--lr must be positive")
     return args
 
 

@@ -35,15 +35,11 @@ Other flags: --seed (which training slice, the heads' initialisation and shuffli
 """
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import positive_float, positive_int, section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -69,31 +65,18 @@ REFERENCE_TEST_ACCURACY_1K = {"mean": 74.8, "mean_last4": 74.4}
 REFERENCE_TEST_ACCURACY_10K = {"cls": 73.3, "mean": 77.4, "mean_last4": 79.9}
 
 
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
-
-
 def parse_args():
     parser = argparse.ArgumentParser(description="Frozen-feature extraction with all-MiniLM-L6-v2 (lesson 7).")
-    parser.add_argument("--train-size", type=int, default=1000, help="training reviews (default 1000)")
-    parser.add_argument("--dev-size", type=int, default=300, help="dev reviews to evaluate on (default 300)")
-    parser.add_argument("--epochs", type=int, default=20, help="passes of each head over the features (default 20)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of the heads' AdamW (default 1e-3)")
+    parser.add_argument("--train-size", type=positive_int, default=1000, help="training reviews (default 1000)")
+    parser.add_argument("--dev-size", type=positive_int, default=300, help="dev reviews to evaluate on (default 300)")
+    parser.add_argument("--epochs", type=positive_int, default=20, help="passes of each head over the features (default 20)")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate of the heads' AdamW (default 1e-3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the slice and of the heads (default 0)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: 100 training and 60 dev reviews (about 10-30 s)")
     args = parser.parse_args()
     if args.quick:
         args.train_size, args.dev_size = 100, 60
-    for name in ("train_size", "dev_size", "epochs"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        parser.error("--lr must be positive")
     return args
 
 

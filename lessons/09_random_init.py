@@ -32,14 +32,9 @@ Other flags: --train-size, --eval-size (dev and test reviews), --epochs, --batch
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lesson_support import positive_float, positive_int, section  # first: it also makes minibert importable from this checkout
 
 import numpy as np
 
@@ -66,32 +61,19 @@ REFERENCE = {
 REFERENCE_MAJORITY = 56.6
 
 
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
-
-
 def parse_args():
     parser = argparse.ArgumentParser(description="all-MiniLM-L6-v2's architecture trained from scratch (lesson 9).")
-    parser.add_argument("--train-size", type=int, default=500, help="training reviews (default 500, as lesson 8)")
-    parser.add_argument("--eval-size", type=int, default=200, help="dev reviews and test reviews (default 200 each)")
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the training reviews (default 3)")
-    parser.add_argument("--batch-size", type=int, default=16, help="reviews per step (default 16)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate of AdamW (default 1e-4)")
+    parser.add_argument("--train-size", type=positive_int, default=500, help="training reviews (default 500, as lesson 8)")
+    parser.add_argument("--eval-size", type=positive_int, default=200, help="dev reviews and test reviews (default 200 each)")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="passes over the training reviews (default 3)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="reviews per step (default 16)")
+    parser.add_argument("--lr", type=positive_float, default=1e-4, help="peak learning rate of AdamW (default 1e-4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the slice, the weights and the shuffling")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test: 48 training reviews, 32 dev and 32 test reviews, 1 epoch (~10-60 s)")
     args = parser.parse_args()
     if args.quick:
         args.train_size, args.eval_size, args.epochs = 48, 32, 1
-    for name in ("train_size", "eval_size", "epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        parser.error("--lr must be positive")
     return args
 
 

@@ -41,18 +41,15 @@ and `minibert compare`.
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-try:
-    import minibert  # noqa: F401  (only to check that minibert can be imported)
-except ImportError:  # not installed: use the checkout this lesson lives in
-    sys.path.insert(0, str(CHECKOUT))
+from lesson_support import section  # first: it also makes minibert importable from this checkout
 
 from minibert.compare import markdown_tables, run_comparison
+
+CHECKOUT = Path(__file__).resolve().parent.parent  # where `minibert compare` would have written runs/
 
 NAMES = {"fine_tune": "fine-tune", "feature_extraction": "frozen features", "random_init": "random init",
          "partial_fine_tune": "partial fine-tune"}
@@ -75,14 +72,6 @@ REFERENCE_CURVE = {
     "feature_extraction": {100: 65.2, 300: 71.9, 1000: 74.8, 3000: 76.5, 10209: 77.4},
     "random_init": {100: 58.7, 300: 58.9, 1000: 56.8, 3000: 68.9, 10209: 78.6},
 }
-
-
-def section(title):
-    """Print a section heading."""
-    print()
-    print("=" * 88)
-    print(title)
-    print("=" * 88)
 
 
 def parse_args():
