@@ -32,12 +32,14 @@ EXPECTED_OUTPUT = {
                                  "mean_last4", "Best here:", "Wall time:"],
     "08_fine_tuning.py": ["22,713,986", "s per step", "6. Side by side", "Wall time:"],
     "09_random_init.py": ["parameters to learn from scratch", "22,713,986", "dev accuracy", "Wall time:"],
+    "11_layer_probe.py": ["2. One encoder pass, every layer's vectors", "  embeddings ", "probe.png",
+                          "5. What it means", "Wall time:"],
     "10_compare.py": ["| fine-tune |", "| random init |", "3. The columns", "learning_curves.png",
                       "8. What to take away", "Wall time:"],
 }
 
 # Command-line arguments of a lesson, by file name (lessons not listed run without any).
-# Lessons 6-10's default runs take minutes; --quick runs each on a few dozen reviews:
+# Lessons 6-11's default runs take minutes; --quick runs each on a few dozen reviews:
 # lesson 10's --quick makes a tiny `minibert compare` run in a temporary folder and reads it.
 LESSON_ARGS = {
     "06_first_training_run.py": ["--quick"],
@@ -45,6 +47,7 @@ LESSON_ARGS = {
     "08_fine_tuning.py": ["--quick"],
     "09_random_init.py": ["--quick"],
     "10_compare.py": ["--quick"],
+    "11_layer_probe.py": ["--quick", "--out", "probe-run"],
 }
 
 
