@@ -146,17 +146,20 @@ def cpu_threads() -> int:
 
 
 def map_blocks(fn, inputs: tuple, out, block: int):
-    """Call ``fn(*[a[i:i + block] for a in inputs], out[i:i + block])`` for every block of
-    rows (axis 0) of the NumPy arrays, spread over cpu_threads() threads; returns out.
+    """Call ``fn(*[a[i:i + block] for a in inputs], *[o[i:i + block] for o in outs])`` for
+    every block of rows (axis 0) of the NumPy arrays, spread over cpu_threads() threads.
 
-    ``fn`` must write its result into the out block it is given and touch nothing else.
+    ``out`` is one output array or a tuple of them (all with the same number of rows);
+    ``fn`` must write its results into the out blocks it is given and touch nothing else.
+    Returns out.
     """
     global _pool
+    outs = out if isinstance(out, tuple) else (out,)
 
     def run(i):
-        fn(*(a[i:i + block] for a in inputs), out[i:i + block])
+        fn(*(a[i:i + block] for a in inputs), *(o[i:i + block] for o in outs))
 
-    starts = range(0, out.shape[0], block)
+    starts = range(0, outs[0].shape[0], block)
     threads = min(cpu_threads(), len(starts))
     if threads <= 1:
         for i in starts:

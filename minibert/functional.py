@@ -149,11 +149,25 @@ def gelu(x):
     Cache: (x, Phi(x)). erf is the costliest element-wise step of the model, so its
     value is kept for the backward instead of being computed twice.
     """
+    xp = get_xp(x)
+    y, cdf = xp.empty_like(x), xp.empty_like(x)
+    if xp is np and x.dtype in _ERF_POLY:  # on the CPU: in cache-sized blocks, shared among the cores
+        map_blocks(_gelu_block, (x.reshape(-1),), (y.reshape(-1), cdf.reshape(-1)), _ERF_BLOCK)
+    else:
+        _gelu_block(x, y, cdf)
+    return y, (x, cdf)
+
+
+def _gelu_block(x, y, cdf):
+    """y[:] = x Phi(x) and cdf[:] = Phi(x) for a block of x."""
     dtype = x.dtype
-    cdf = erf(x * dtype.type(_INV_SQRT2))
+    if get_xp(x) is np:
+        _erf_series(x * dtype.type(_INV_SQRT2), cdf)  # 1-D float blocks: the series directly
+    else:
+        cdf[...] = erf(x * dtype.type(_INV_SQRT2))
     cdf += dtype.type(1.0)
     cdf *= dtype.type(0.5)  # Phi(x)
-    return x * cdf, (x, cdf)
+    get_xp(x).multiply(x, cdf, out=y)
 
 
 def gelu_backward(dy, cache):
@@ -342,15 +356,35 @@ def layer_norm(x, weight, bias, eps):
     var is the biased variance (divide by H), as in BERT. x: [..., H] -> y: [..., H]
     Cache: (x_hat, rstd, weight): the normalised input and 1/sqrt(var + eps) are
     exactly what the backward needs, so it never recomputes mean and variance.
+    On the CPU the rows go in blocks shared among the cores (backend.map_blocks).
     """
     xp = get_xp(x)
-    mean = x.mean(axis=-1, keepdims=True)  # [..., 1]
-    centered = x - mean
-    var = (centered * centered).mean(axis=-1, keepdims=True)  # [..., 1]
-    rstd = 1.0 / xp.sqrt(var + x.dtype.type(eps))  # [..., 1]
-    x_hat = centered * rstd  # [..., H]
-    y = x_hat * weight + bias
-    return y, (x_hat, rstd, weight)
+    rows = x.reshape(-1, x.shape[-1])  # [N, H]: every token on its own
+    y, x_hat = xp.empty_like(rows), xp.empty_like(rows)
+    rstd = xp.empty((rows.shape[0], 1), dtype=x.dtype)  # [N, 1]
+
+    def normalise(x_rows, y_rows, x_hat_rows, rstd_rows):
+        _layer_norm_rows(x_rows, weight, bias, x.dtype.type(eps), y_rows, x_hat_rows, rstd_rows)
+
+    if xp is np:
+        map_blocks(normalise, (rows,), (y, x_hat, rstd), _rows_per_block(rows))
+    else:
+        normalise(rows, y, x_hat, rstd)
+    return y.reshape(x.shape), (x_hat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1), weight)
+
+
+def _layer_norm_rows(x, weight, bias, eps, y, x_hat, rstd):
+    """LayerNorm of the rows of x [n, H], written into y and x_hat [n, H] and rstd [n, 1]."""
+    xp = get_xp(x)
+    xp.subtract(x, x.mean(axis=-1, keepdims=True), out=x_hat)  # centred: x - mean
+    xp.multiply(x_hat, x_hat, out=y)  # (y is free until the end: it holds the squares)
+    xp.mean(y, axis=-1, keepdims=True, out=rstd)  # the variance ...
+    rstd += eps
+    xp.sqrt(rstd, out=rstd)
+    xp.divide(1, rstd, out=rstd)  # ... becomes 1 / sqrt(var + eps)
+    x_hat *= rstd  # normalised: mean 0, variance 1
+    xp.multiply(x_hat, weight, out=y)
+    y += bias
 
 
 def layer_norm_backward(dy, cache):

@@ -198,8 +198,9 @@ def test_map_blocks_passes_errors_on(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_give_the_same_bits_on_any_number_of_threads(monkeypatch, dtype):
-    """erf, softmax and the GELU and softmax backwards share blocks among threads: each element
-    is computed exactly as alone, so results cannot depend on the thread count."""
+    """erf, GELU, softmax, LayerNorm and the GELU and softmax backwards share blocks among
+    threads: each element (row) is computed exactly as alone, so results cannot depend on
+    the thread count."""
     from minibert import functional as F
 
     rng = np.random.default_rng(0)
@@ -212,7 +213,9 @@ def test_kernels_give_the_same_bits_on_any_number_of_threads(monkeypatch, dtype)
         monkeypatch.setenv("MINIBERT_THREADS", threads)
         probs, _ = F.softmax(x)
         y, cache = F.gelu(h)
-        results[threads] = [F.erf(h), probs, F.softmax_backward(dy, probs), y, F.gelu_backward(dh, cache)]
+        normed, (x_hat, rstd, _) = F.layer_norm(h, np.linspace(0.5, 1.5, 1000, dtype=dtype), np.zeros(1000, dtype), 1e-12)
+        results[threads] = [F.erf(h), probs, F.softmax_backward(dy, probs), y, cache[1], F.gelu_backward(dh, cache),
+                            normed, x_hat, rstd]
     for threads in ("2", "4"):
         for a, b in zip(results["1"], results[threads]):
             assert a.dtype == dtype
