@@ -56,7 +56,7 @@ NAMES = {"fine_tune": "fine-tune", "feature_extraction": "frozen features", "ran
 
 # The tiny comparison of --quick: 40 training reviews, 24 dev and 24 test, one epoch, one
 # data-efficiency point (16 reviews). Enough to exercise everything, far too little to learn.
-TINY_OVERRIDES = {"train_size": 40, "eval_size": 24, "min_steps": 1, "fine_tune": {"epochs": 1},
+TINY_OVERRIDES = {"train_size": 40, "eval_size": 24, "min_steps": 1, "head_min_steps": 1, "fine_tune": {"epochs": 1},
                   "random_init": {"epochs": 1}, "feature_extraction": {"epochs": 2}}
 TINY_SIZES = [16]
 

@@ -63,7 +63,7 @@ def test_random_init_trains_the_whole_architecture(tiny_splits):
 
 
 def test_compare_writes_results_tables_and_plots(tmp_path):
-    overrides = {"train_size": 40, "eval_size": 24, "min_steps": 1,
+    overrides = {"train_size": 40, "eval_size": 24, "min_steps": 1, "head_min_steps": 3,
                  "fine_tune": {"epochs": 1}, "random_init": {"epochs": 1}, "feature_extraction": {"epochs": 2}}
     results = run_comparison(tmp_path, quick=True, sizes=[16], progress=False, overrides=overrides)
     saved = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
@@ -72,6 +72,10 @@ def test_compare_writes_results_tables_and_plots(tmp_path):
         for key in ("dev_accuracy", "test_accuracy", "test_macro_f1", "trainable_params", "wall_s", "peak_mem_mb"):
             assert key in r
     assert set(saved["data_efficiency"]["fine_tune"]) == {"16", "40"}
+    # data-efficiency runs train for max(epochs, the steps' minimum): the head's own minimum
+    de_runs = [r for r in saved["runs"].values() if r["train_size"] == 16]
+    assert {r["strategy"]: r["settings"]["epochs"] for r in de_runs} == {
+        "fine_tune": 1, "random_init": 1, "feature_extraction": 3}  # 16 examples: 1 step an epoch
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| fine-tune |" in table and "| random init |" in table and "training examples" in table
     for name in ("learning_curves.png", "comparison.png", "data_efficiency.png"):
@@ -174,3 +178,13 @@ def test_probe_command_on_a_data_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| embeddings |" in out and "best layer on dev:" in out
     assert (tmp_path / "probe" / "probe.png").is_file()
+
+
+def test_data_efficiency_runs_get_enough_steps():
+    from minibert.compare import FULL, _epochs_for
+
+    # 100 examples in batches of 32: 4 steps an epoch; the trained models get 150 steps, the
+    # features' head 1000 (its 20 epochs would be only 80 steps)
+    assert _epochs_for(100, FULL["fine_tune"]["epochs"], 32, FULL["min_steps"]) == 38
+    assert _epochs_for(100, FULL["feature_extraction"]["epochs"], 32, FULL["head_min_steps"]) == 250
+    assert _epochs_for(10_209, FULL["feature_extraction"]["epochs"], 32, FULL["head_min_steps"]) == 20
