@@ -204,9 +204,11 @@ def test_kernels_give_the_same_bits_on_any_number_of_threads(monkeypatch, dtype)
     from minibert import functional as F
 
     rng = np.random.default_rng(0)
-    x = (3 * rng.standard_normal((4, 3, 70, 70))).astype(dtype)  # 58,800 numbers: a few blocks
+    block = F._ERF_BLOCK
+    x = (3 * rng.standard_normal((8, 12, 70, 70))).astype(dtype)  # 6,720 rows of 70: two row blocks
     dy = rng.standard_normal(x.shape).astype(dtype)
-    h = (3 * rng.standard_normal((2, 40, 1000))).astype(dtype)  # 80,000: two erf blocks
+    h = (3 * rng.standard_normal((2, 300, 1000))).astype(dtype)  # 600,000 numbers: three blocks
+    assert x.size // 70 > block // 70 and h.size > 2 * block  # so that the threads really share work
     dh = rng.standard_normal(h.shape).astype(dtype)
     results = {}
     for threads in ("1", "2", "4"):
