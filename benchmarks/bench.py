@@ -257,16 +257,19 @@ def minibert_train_step(spec: dict):
 
 def minibert_infer(spec: dict) -> dict:
     step = minibert_infer_step(spec)
-    if spec.get("device", "cpu") != "cpu":
-        return _gpu_measure(step, spec, "cupy")
-    return measure(step, spec["warmup"], spec["repeats"], trace_step=step)
+    return _measure_on_device(step, spec, "cupy", trace_step=step)
 
 
 def minibert_train(spec: dict) -> dict:
     step = minibert_train_step(spec)
+    return _measure_on_device(step, spec, "cupy", trace_step=step)
+
+
+def _measure_on_device(step, spec: dict, gpu_library: str, trace_step=None) -> dict:
+    """measure() on the CPU; _gpu_measure() with the library's memory count on a GPU."""
     if spec.get("device", "cpu") != "cpu":
-        return _gpu_measure(step, spec, "cupy")
-    return measure(step, spec["warmup"], spec["repeats"], trace_step=step)
+        return _gpu_measure(step, spec, gpu_library)
+    return measure(step, spec["warmup"], spec["repeats"], trace_step=trace_step)
 
 
 def _gpu_measure(step, spec: dict, library: str) -> dict:
@@ -392,9 +395,7 @@ def torch_infer(spec: dict) -> dict:
             model(input_ids=ids, attention_mask=mask, token_type_ids=types)
         sync()
 
-    if spec.get("device", "cpu") != "cpu":
-        return _gpu_measure(step, spec, "torch")
-    return measure(step, spec["warmup"], spec["repeats"])
+    return _measure_on_device(step, spec, "torch")
 
 
 def torch_train(spec: dict) -> dict:
@@ -413,9 +414,7 @@ def torch_train(spec: dict) -> dict:
         optimizer.step()
         sync()
 
-    if spec.get("device", "cpu") != "cpu":
-        return _gpu_measure(step, spec, "torch")
-    return measure(step, spec["warmup"], spec["repeats"])
+    return _measure_on_device(step, spec, "torch")
 
 
 def torch_sweep(spec: dict) -> dict:

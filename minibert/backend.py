@@ -148,6 +148,7 @@ def cpu_threads() -> int:
 def map_blocks(fn, inputs: tuple, out, block: int):
     """Call ``fn(*[a[i:i + block] for a in inputs], *[o[i:i + block] for o in outs])`` for
     every block of rows (axis 0) of the NumPy arrays, spread over cpu_threads() threads.
+    CuPy arrays go to ``fn`` whole, in one call: the GPU parallelises each operation itself.
 
     ``out`` is one output array or a tuple of them (all with the same number of rows);
     ``fn`` must write its results into the out blocks it is given and touch nothing else.
@@ -155,6 +156,9 @@ def map_blocks(fn, inputs: tuple, out, block: int):
     """
     global _pool
     outs = out if isinstance(out, tuple) else (out,)
+    if get_xp(outs[0]) is not np:
+        fn(*inputs, *outs)
+        return out
 
     def run(i):
         fn(*(a[i:i + block] for a in inputs), *(o[i:i + block] for o in outs))

@@ -80,7 +80,7 @@ _ERF_SERIES = {
 _ERF_POLY = {dtype: (z_max, tuple(float(a) for a in np.polynomial.chebyshev.cheb2poly(coefs)))
              for dtype, (z_max, coefs) in _ERF_SERIES.items()}
 
-_ERF_BLOCK = 262144  # numbers per block on the CPU (1 MB of float32): measured best on the 2-core VM
+_BLOCK = 262144  # numbers per block of the element-wise kernels on the CPU (1 MB of float32): measured best on the 2-core VM
 
 
 def erf(x):
@@ -99,10 +99,7 @@ def erf(x):
         x = x.astype(np.float64)
     flat = x.reshape(-1)  # 1-D inside (0-d arrays would become scalars)
     out = xp.empty_like(flat)
-    if xp is np:
-        map_blocks(_erf_series, (flat,), out, _ERF_BLOCK)
-    else:
-        _erf_series(flat, out)
+    map_blocks(_erf_series, (flat,), out, _BLOCK)
     return out.reshape(x.shape)
 
 
@@ -120,9 +117,8 @@ def _erf_series(x, out):
     u = out  # the output array holds u for now
     xp.multiply(t, dtype.type(2.0 / (1.0 - t_min)), out=u)
     u -= dtype.type(1.0 + 2.0 * t_min / (1.0 - t_min))  # t mapped onto [-1, 1]
-    # f(u) by Horner's rule, a_n u^n + ... + a_0 = (((a_n u + a_{n-1}) u + ...) u + a_0),
-    # accumulated in z, whose last use is just below, so its square goes first:
-    z *= z
+    z *= z  # z^2, for the exponent below
+    # f(u) by Horner's rule: a_n u^n + ... + a_0 = (((a_n u + a_{n-1}) u + ...) u + a_0)
     f = xp.multiply(u, dtype.type(poly[-1]))
     f += dtype.type(poly[-2])
     for a in poly[-3::-1]:
@@ -150,21 +146,18 @@ def gelu(x):
     value is kept for the backward instead of being computed twice.
     """
     xp = get_xp(x)
+    if x.dtype not in _ERF_POLY:  # ints, float16...: compute in float64, as erf does
+        x = x.astype(np.float64)
     y, cdf = xp.empty_like(x), xp.empty_like(x)
-    if xp is np and x.dtype in _ERF_POLY:  # on the CPU: in cache-sized blocks, shared among the cores
-        map_blocks(_gelu_block, (x.reshape(-1),), (y.reshape(-1), cdf.reshape(-1)), _ERF_BLOCK)
-    else:
-        _gelu_block(x, y, cdf)
+    # in cache-sized blocks, shared among the CPU's cores (one block on a GPU)
+    map_blocks(_gelu_block, (x.reshape(-1),), (y.reshape(-1), cdf.reshape(-1)), _BLOCK)
     return y, (x, cdf)
 
 
 def _gelu_block(x, y, cdf):
     """y[:] = x Phi(x) and cdf[:] = Phi(x) for a block of x."""
     dtype = x.dtype
-    if get_xp(x) is np:
-        _erf_series(x * dtype.type(_INV_SQRT2), cdf)  # 1-D float blocks: the series directly
-    else:
-        cdf[...] = erf(x * dtype.type(_INV_SQRT2))
+    _erf_series(x * dtype.type(_INV_SQRT2), cdf)  # erf(x / sqrt 2), the series straight into cdf
     cdf += dtype.type(1.0)
     cdf *= dtype.type(0.5)  # Phi(x)
     get_xp(x).multiply(x, cdf, out=y)
@@ -175,11 +168,8 @@ def gelu_backward(dy, cache):
     x, cdf = cache
     xp = get_xp(x)
     dx = xp.empty_like(x)
-    if xp is np:  # on the CPU: in cache-sized blocks, shared among the cores
-        flat = (dy.reshape(-1), x.reshape(-1), cdf.reshape(-1))
-        map_blocks(_gelu_backward_block, flat, dx.reshape(-1), _ERF_BLOCK)
-    else:
-        _gelu_backward_block(dy, x, cdf, dx)
+    flat = (dy.reshape(-1), x.reshape(-1), cdf.reshape(-1))
+    map_blocks(_gelu_backward_block, flat, dx.reshape(-1), _BLOCK)  # in blocks, as the forward
     return dx
 
 
@@ -240,9 +230,9 @@ def softmax(x, axis=-1):
     are the biggest arrays of the model.
     """
     xp = get_xp(x)
-    if xp is np and axis in (-1, x.ndim - 1) and x.ndim > 1:
+    if axis in (-1, x.ndim - 1) and x.ndim > 1:
         rows = x.reshape(-1, x.shape[-1])  # [N, last]: every row on its own
-        y = np.empty_like(rows)
+        y = xp.empty_like(rows)
         map_blocks(_softmax_rows, (rows,), y, _rows_per_block(rows))
         y = y.reshape(x.shape)
     else:
@@ -262,9 +252,9 @@ def _softmax_rows(x, out, axis=-1):
 def softmax_backward(dy, y, axis=-1):
     """dx_i = y_i (dy_i - sum_j dy_j y_j): the Jacobian diag(y) - y y^T applied to dy."""
     xp = get_xp(y)
-    if xp is np and axis in (-1, y.ndim - 1) and y.ndim > 1:
+    if axis in (-1, y.ndim - 1) and y.ndim > 1:
         shape = (-1, y.shape[-1])
-        dx = np.empty(y.shape, dtype=y.dtype).reshape(shape)
+        dx = xp.empty(y.shape, dtype=y.dtype).reshape(shape)
         map_blocks(_softmax_backward_rows, (dy.reshape(shape), y.reshape(shape)), dx, _rows_per_block(dx))
         return dx.reshape(y.shape)
     dx = xp.empty_like(y)
@@ -281,8 +271,8 @@ def _softmax_backward_rows(dy, y, out, axis=-1):
 
 
 def _rows_per_block(rows) -> int:
-    """Rows of a [N, n] array that make a block of about _ERF_BLOCK numbers (at least 1)."""
-    return max(1, _ERF_BLOCK // max(rows.shape[1], 1))
+    """Rows of a [N, n] array that make a block of about _BLOCK numbers (at least 1)."""
+    return max(1, _BLOCK // max(rows.shape[1], 1))
 
 
 # ----------------------------------------------------------------------------------------
@@ -366,10 +356,7 @@ def layer_norm(x, weight, bias, eps):
     def normalise(x_rows, y_rows, x_hat_rows, rstd_rows):
         _layer_norm_rows(x_rows, weight, bias, x.dtype.type(eps), y_rows, x_hat_rows, rstd_rows)
 
-    if xp is np:
-        map_blocks(normalise, (rows,), (y, x_hat, rstd), _rows_per_block(rows))
-    else:
-        normalise(rows, y, x_hat, rstd)
+    map_blocks(normalise, (rows,), (y, x_hat, rstd), _rows_per_block(rows))
     return y.reshape(x.shape), (x_hat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1), weight)
 
 

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from . import plots
-from .features import cached_features, weights_fingerprint
 from .heads import SoftmaxHead, head_predict, train_head
 from .metrics import accuracy, macro_f1, majority_accuracy
 from .model import BertModel
 from .pretrained import load_tokenizer
-from .transfer import Splits, measure
+from .transfer import Splits, measure, split_features
 
 
 def layer_name(layer: int) -> str:
@@ -48,11 +47,8 @@ def run_probe(splits: Splits, weights=None, max_length: int = 64, epochs: int = 
     tokenizer = load_tokenizer(weights)
     with measure() as m:
         encoder = BertModel.from_pretrained(weights, device=device).eval()
-        fingerprint = weights_fingerprint(encoder)
         start = time.perf_counter()
-        feats = {name: cached_features(encoder, tokenizer, data.texts, "mean_layers", max_length, folder=cache_folder,
-                                       progress=progress, fingerprint=fingerprint)
-                 for name, data in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))}
+        feats = split_features(encoder, tokenizer, splits, "mean_layers", max_length, cache_folder, progress)
         extract_s = time.perf_counter() - start
         H, L, C = encoder.config.hidden_size, encoder.config.num_hidden_layers, splits.num_labels
         labels = {name: np.asarray(getattr(splits, name).labels) for name in ("train", "dev", "test")}

@@ -208,6 +208,15 @@ def random_init(splits: Splits, weights=None, epochs: int = 3, lr: float = 1e-4,
     return _train_classifier("random_init", build, tokenizer, splits, settings, progress, checkpoint_dir)
 
 
+def split_features(encoder, tokenizer, splits: Splits, pooling: str, max_length: int, cache_folder=None,
+                   progress: bool = True, fingerprint=None, refresh: bool = False) -> dict:
+    """{"train", "dev", "test"}: each split's features from the frozen encoder (cached_features)."""
+    fingerprint = fingerprint or weights_fingerprint(encoder)
+    return {name: cached_features(encoder, tokenizer, data.texts, pooling, max_length, folder=cache_folder,
+                                  progress=progress, fingerprint=fingerprint, refresh=refresh)
+            for name, data in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))}
+
+
 def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head: str = "softmax",
                        epochs: int = 20, lr: float = 1e-3, batch_size: int = 32, max_length: int = 64,
                        weight_decay: float = 0.01, seed: int = 0, progress: bool = True, device=None,
@@ -229,9 +238,8 @@ def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head
         encoder = BertModel.from_pretrained(weights, device=device).eval()
         fingerprint = weights_fingerprint(encoder)
         start = time.perf_counter()
-        feats = {name: cached_features(encoder, tokenizer, data.texts, pooling, max_length, folder=cache_folder,
-                                       progress=progress, fingerprint=fingerprint, refresh=refresh_cache)
-                 for name, data in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))}
+        feats = split_features(encoder, tokenizer, splits, pooling, max_length, cache_folder, progress,
+                               fingerprint, refresh=refresh_cache)
         extract_s = time.perf_counter() - start
         n_tokens = sum(len(tokenizer.encode(t, max_length=max_length, truncation=True))
                        for d in (splits.train, splits.dev, splits.test) for t in d.texts)

@@ -204,7 +204,7 @@ def test_kernels_give_the_same_bits_on_any_number_of_threads(monkeypatch, dtype)
     from minibert import functional as F
 
     rng = np.random.default_rng(0)
-    block = F._ERF_BLOCK
+    block = F._BLOCK
     x = (3 * rng.standard_normal((8, 12, 70, 70))).astype(dtype)  # 6,720 rows of 70: two row blocks
     dy = rng.standard_normal(x.shape).astype(dtype)
     h = (3 * rng.standard_normal((2, 300, 1000))).astype(dtype)  # 600,000 numbers: three blocks
