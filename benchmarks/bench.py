@@ -434,7 +434,7 @@ def torch_sweep(spec: dict) -> dict:
 
 def torch_features(spec: dict) -> dict:
     """What a student would write with transformers: its (Rust) tokenizer, batches of 32
-    sorted by length as embed_texts sorts them, and the same masked mean pooling."""
+    sorted by token count as embed_texts sorts them, and the same masked mean pooling."""
     torch, model = _torch_model(spec)
     model.eval()
     from minibert.download import ensure_default_model  # noqa: PLC0415
@@ -444,7 +444,8 @@ def torch_features(spec: dict) -> dict:
     texts = _feature_texts(spec)
 
     def embed(texts):
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        lengths = [len(ids) for ids in tok(texts, max_length=spec["max_length"], truncation=True)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
         with torch.no_grad():
             for start in range(0, len(texts), 32):

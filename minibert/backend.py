@@ -164,12 +164,12 @@ def map_blocks(fn, inputs: tuple, out, block: int):
         fn(*(a[i:i + block] for a in inputs), *(o[i:i + block] for o in outs))
 
     starts = range(0, outs[0].shape[0], block)
-    threads = min(cpu_threads(), len(starts))
-    if threads <= 1:
+    threads = cpu_threads()
+    if threads <= 1 or len(starts) <= 1:
         for i in starts:
             run(i)
         return out
-    if _pool is None or _pool[0] != threads:
+    if _pool is None or _pool[0] != threads:  # one pool per thread count, whatever the number of blocks
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
         if _pool is not None:

@@ -184,6 +184,22 @@ def test_map_blocks_visits_every_row_once(monkeypatch, threads):
     np.testing.assert_array_equal(out, x.sum(axis=1) * 10 + y)
 
 
+def test_map_blocks_keeps_one_pool_whatever_the_number_of_blocks(monkeypatch):
+    """Arrays of 2, 3 or 40 blocks on 4 threads share one pool: making threads per call
+    would cost more than small blocks save."""
+    monkeypatch.setenv("MINIBERT_THREADS", "4")
+
+    def copy(a, out):
+        out[:] = a
+
+    pools = []
+    for n in (20, 30, 400, 20):  # 2, 3, 40 and 2 blocks of 10
+        x = np.arange(float(n))
+        np.testing.assert_array_equal(backend.map_blocks(copy, (x,), np.empty(n), block=10), x)
+        pools.append(backend._pool[1])
+    assert all(p is pools[0] for p in pools)
+
+
 def test_map_blocks_passes_errors_on(monkeypatch):
     monkeypatch.setenv("MINIBERT_THREADS", "2")
 

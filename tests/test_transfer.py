@@ -140,6 +140,23 @@ def test_splits_from_file_follow_the_sha1_rule(tmp_path):
 
 
 # ---- the layer probe -------------------------------------------------------------------------
+def test_embed_texts_batches_by_token_count_and_keeps_the_order():
+    """embed_texts sorts by token count to pad little; the vectors must still come back in
+    the texts' own order, each the same as the text embedded alone (padding changes nothing)."""
+    from minibert.features import embed_texts
+    from minibert.model import BertModel
+    from minibert.pretrained import load_tokenizer
+
+    model, tok = BertModel.from_pretrained(), load_tokenizer()
+    # long in characters but few tokens, and short in characters but many tokens
+    texts = ["Unbelievable!", "a b c d e f g h i j k l m n o p", "good", "Bad. Bad. Bad.",
+             "It is, by far, the best film of the year.", "meh"]
+    assert [len(tok.encode(t)) for t in texts] != sorted(len(tok.encode(t)) for t in texts)
+    together = embed_texts(model, tok, texts, batch_size=4, max_length=64)
+    alone = np.concatenate([embed_texts(model, tok, [t], batch_size=1, max_length=64) for t in texts])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=2e-6)
+
+
 def test_layer_probe_scores_every_layer_and_writes_its_plot(tiny_splits, tmp_path):
     from minibert.features import cached_features, embed_texts
     from minibert.model import BertModel
