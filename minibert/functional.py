@@ -397,20 +397,29 @@ def dropout(x, p, rng=None, training=True):
 
     Identity (and no cache) when not training or p == 0. ``rng`` is a random generator
     of x's backend (``numpy.random.Generator`` or ``cupy.random.Generator``).
-    Cache: the scaled keep-mask (0 or 1/(1-p)), reused by the backward.
+    Cache: the mask, ``(keep, scale)``: which elements survived (booleans, one byte each:
+    a quarter of a float32 mask's memory) and 1/(1-p). The backward reuses it.
     """
     if not training or p == 0.0:
         return x, None
     if rng is None:
         raise ValueError("dropout in training mode needs a random generator (rng)")
-    keep = rng.random(x.shape, dtype=x.dtype) >= x.dtype.type(p)
-    mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
-    return x * mask, mask
+    keep = rng.random(x.shape, dtype=x.dtype) >= x.dtype.type(p)  # True: the element survives
+    mask = (keep, x.dtype.type(1.0 / (1.0 - p)))
+    return apply_dropout_mask(x, mask), mask
+
+
+def apply_dropout_mask(x, mask):
+    """x with the dropped elements zeroed and the kept ones scaled by 1/(1-p)."""
+    keep, scale = mask
+    y = x * keep  # bool * float: 0 where dropped, x where kept
+    y *= scale
+    return y
 
 
 def dropout_backward(dy, mask):
     """The same mask scales the gradient: dropped elements pass no gradient."""
-    return dy if mask is None else dy * mask
+    return dy if mask is None else apply_dropout_mask(dy, mask)
 
 
 # ----------------------------------------------------------------------------------------
@@ -479,7 +488,7 @@ def scaled_dot_product_attention_backward(dcontext, cache):
     The mask m is a constant: padded keys have P = 0, hence dS = 0 there too.
     """
     q_scaled, k, v, probs, drop_mask, scale = cache
-    probs_dropped = probs if drop_mask is None else probs * drop_mask
+    probs_dropped = probs if drop_mask is None else apply_dropout_mask(probs, drop_mask)
     dv = probs_dropped.transpose(0, 1, 3, 2) @ dcontext  # [B, NH, T, T] @ [B, NH, T, HS]
     dprobs = dropout_backward(dcontext @ v.transpose(0, 1, 3, 2), drop_mask)  # [B, NH, T, T]
     dscores = softmax_backward(dprobs, probs)  # [B, NH, T, T]

@@ -86,10 +86,20 @@ def test_dropout_reuses_its_mask():
     r = rng()
     x, w = r.normal(size=(4, 6)), r.normal(size=(4, 6))
     y, mask = F.dropout(x, 0.3, np.random.default_rng(0), training=True)
-    assert set(np.unique(mask)) <= {0.0, 1 / 0.7}
+    keep, scale = mask
+    assert keep.dtype == np.bool_ and 0 < keep.sum() < keep.size and scale == 1 / 0.7
+    np.testing.assert_array_equal(y, np.where(keep, x * scale, 0.0))
     # with the mask fixed, dropout is linear: its gradient is the mask itself
-    assert_ok(check_function(lambda x: x * mask, {"x": x}, {"x": F.dropout_backward(w, mask)}, w))
+    assert_ok(check_function(lambda x: x * keep / 0.7, {"x": x}, {"x": F.dropout_backward(w, mask)}, w))
     assert F.dropout(x, 0.3, None, training=False)[1] is None
+
+
+def test_dropout_drops_about_p_and_keeps_the_mean():
+    x = np.ones((200, 500), dtype=np.float32)
+    y, (keep, _) = F.dropout(x, 0.1, np.random.default_rng(1), training=True)
+    assert y.dtype == np.float32
+    assert abs(1 - keep.mean() - 0.1) < 0.005  # 100,000 draws: the dropped share is p within 5 sd
+    assert abs(y.mean() - 1.0) < 0.01  # inverted dropout: the expectation is unchanged
 
 
 @pytest.mark.parametrize("with_dropout", [False, True])
@@ -108,7 +118,7 @@ def test_attention_with_padding_mask(with_dropout):
     def forward(q, k, v):  # the same dropout mask in every evaluation
         scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(HS) + bias
         probs, _ = F.softmax(scores)
-        return (probs if drop_mask is None else probs * drop_mask) @ v
+        return (probs if drop_mask is None else probs * drop_mask[0] * drop_mask[1]) @ v
 
     dq, dk, dv = F.scaled_dot_product_attention_backward(w, cache)
     assert_ok(check_function(forward, {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv}, w))
