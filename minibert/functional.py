@@ -139,17 +139,24 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def gelu(x):
+def gelu(x, cache=True):
     """GELU, exact form (Hugging Face's "gelu"):  y = x * Phi(x),  Phi(x) = 0.5 (1 + erf(x / sqrt 2)).
 
     Cache: (x, Phi(x)). erf is the costliest element-wise step of the model, so its
-    value is kept for the backward instead of being computed twice.
+    value is kept for the backward instead of being computed twice. With
+    ``cache=False`` (inference: nothing will call the backward) Phi(x) is computed into
+    y's own memory and multiplied by x there, so the call allocates one array, not two,
+    and returns (y, None).
     """
     xp = get_xp(x)
     if x.dtype not in _ERF_POLY:  # ints, float16...: compute in float64, as erf does
         x = x.astype(np.float64)
-    y, cdf = xp.empty_like(x), xp.empty_like(x)
+    y = xp.empty_like(x)
     # in cache-sized blocks, shared among the CPU's cores (one block on a GPU)
+    if not cache:
+        map_blocks(_gelu_in_place_block, (x.reshape(-1),), y.reshape(-1), _BLOCK)
+        return y, None
+    cdf = xp.empty_like(x)
     map_blocks(_gelu_block, (x.reshape(-1),), (y.reshape(-1), cdf.reshape(-1)), _BLOCK)
     return y, (x, cdf)
 
@@ -161,6 +168,11 @@ def _gelu_block(x, y, cdf):
     cdf += dtype.type(1.0)
     cdf *= dtype.type(0.5)  # Phi(x)
     get_xp(x).multiply(x, cdf, out=y)
+
+
+def _gelu_in_place_block(x, y):
+    """y[:] = x Phi(x), with y holding Phi(x) on the way."""
+    _gelu_block(x, y, y)
 
 
 def gelu_backward(dy, cache):

@@ -26,7 +26,7 @@ from . import backend
 from . import functional as F
 from .config import GELU_EXACT, BertConfig
 from .errors import ConfigError, InputError
-from .layers import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList
+from .layers import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, grad_enabled
 
 
 @dataclass
@@ -169,7 +169,7 @@ class BertIntermediate(Module):
 
     def forward(self, x):
         h = self.dense(x)  # [B, T, H] -> [B, T, I]
-        y, cache = F.gelu(h) if self.exact_gelu else F.gelu_tanh(h)
+        y, cache = F.gelu(h, cache=grad_enabled()) if self.exact_gelu else F.gelu_tanh(h)
         self._cache = self.keep(cache)
         return y  # [B, T, I]
 

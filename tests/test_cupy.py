@@ -185,6 +185,7 @@ def test_erf_and_gelu_kernels(dtype):
     x_cpu, x_gpu = both(np.linspace(-7.0, 7.0, 2001).astype(dtype))
     assert_same(F.erf(x_gpu), F.erf(x_cpu), dtype)
     assert_same(F.gelu(x_gpu)[0], F.gelu(x_cpu)[0], dtype)
+    assert_same(F.gelu(x_gpu, cache=False)[0], F.gelu(x_cpu)[0], dtype)
     assert_same(F.gelu_tanh(x_gpu)[0], F.gelu_tanh(x_cpu)[0], dtype)
 
 

@@ -47,6 +47,16 @@ def test_gelu_exact_and_tanh_forms():
     assert np.abs(F.gelu(x)[0] - F.gelu_tanh(x)[0]).max() > 1e-4  # the two forms are different functions
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gelu_without_cache_gives_the_same_bits(dtype):
+    """Inference's GELU (cache=False: Phi(x) computed in y's memory) equals the training one."""
+    x = np.random.default_rng(3).normal(size=(700, 1000)).astype(dtype) * 3  # several blocks
+    y, cache = F.gelu(x)
+    y_inference, no_cache = F.gelu(x, cache=False)
+    assert no_cache is None and cache[0] is x and y_inference.dtype == dtype
+    np.testing.assert_array_equal(y_inference, y)
+
+
 def test_layer_norm_formula_and_eps():
     x = np.random.default_rng(0).normal(size=(3, 8)) * 5 + 2
     w, b = np.arange(8.0), np.ones(8)
