@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, InputError
 from .tokenizer import CLEAN_TABLE
 
 LABELS = {"rotten": 0, "fresh": 1}
@@ -187,6 +187,8 @@ class Batch:
 
 def encode_texts(tokenizer, texts, max_length: int) -> list:
     """Token ids of every text with [CLS]/[SEP], truncated to max_length (no padding yet)."""
+    if isinstance(texts, str):  # iterating a str would encode every character as a text of its own
+        raise InputError("expected a list of texts, got one str; for a single text, pass [text]")
     return [tokenizer.encode(t, max_length=max_length, truncation=True) for t in texts]
 
 

@@ -66,21 +66,20 @@ def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int 
     """Sentence vectors [N, D] (NumPy, the model's dtype) for a list of texts.
 
     Texts are tokenized first and sorted by their number of tokens before batching, so
-    each batch pads little, and the vectors are returned in the original order. ``progress`` shows a tqdm bar (default:
-    only for more than a few batches).
+    each batch pads little; the vectors come back in the texts' own order. ``progress``
+    shows a tqdm bar (default: only for more than a few batches).
     """
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     check_max_length(model.config, max_length)
-    texts = list(texts)
     encoded = encode_texts(tokenizer, texts, max_length)  # token ids, [CLS] ... [SEP], no padding yet
     # Sorted by token count (not characters): neighbours then pad to nearly the same length.
     # For 1,000 movie reviews: 27,248 tokens in the batches instead of 34,096 (26,473 real).
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    out = np.zeros((len(texts), feature_size(model, pooling)), dtype=model.dtype)
-    starts = range(0, len(texts), batch_size)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out = np.zeros((len(encoded), feature_size(model, pooling)), dtype=model.dtype)
+    starts = range(0, len(encoded), batch_size)
     show = progress if progress is not None else len(starts) > 4
     was_training = model.training
     model.eval()  # features are deterministic: no dropout
@@ -88,7 +87,7 @@ def embed_texts(model, tokenizer, texts, pooling: str = "mean", batch_size: int 
         with no_grad():  # inference only: no caches kept, little memory
             for start in tqdm(starts, desc="features", unit="batch", disable=not show, leave=False):
                 idx = order[start:start + batch_size]
-                batch = collate([encoded[i] for i in idx], np.zeros(len(idx)), tokenizer.pad_token_id)
+                batch = collate([encoded[i] for i in idx], np.zeros(len(idx)), tokenizer.pad_token_id)  # (no labels here)
                 result = model(batch.input_ids, attention_mask=batch.attention_mask,
                                token_type_ids=batch.token_type_ids, output_hidden_states=pooling in ("mean_last4", "mean_layers"))
                 mask = backend.to_device(batch.attention_mask, model.device)

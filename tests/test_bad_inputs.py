@@ -10,7 +10,7 @@ import pytest
 from minibert.cli import main
 from minibert.config import BertConfig
 from minibert.data import TextDataset, read_labelled_file
-from minibert.errors import ConfigError, DataError, MinibertWarning, TokenizerError
+from minibert.errors import ConfigError, DataError, InputError, MinibertWarning, TokenizerError
 from minibert.model import BertForSequenceClassification
 from minibert.pretrained import load_tokenizer
 from minibert.tokenizer import BertTokenizer
@@ -182,6 +182,20 @@ def test_bad_training_settings(tokenizer, settings, fragment):
     train = TextDataset(["good", "bad"], [1, 0], ["neg", "pos"])
     with pytest.raises(ConfigError, match=fragment):
         Trainer(tiny_model(), tokenizer, train, None, TrainConfig(progress=False, **settings))
+
+
+def test_one_string_instead_of_a_list_of_texts(tokenizer):
+    """A str is iterable: without a check, every character would become a text of its own."""
+    from minibert.features import embed_texts
+
+    model = tiny_model()
+    with pytest.raises(InputError, match=r"got one str; for a single text, pass \[text\]"):
+        predict(model, tokenizer, "a fine film")
+    with pytest.raises(InputError, match="got one str"):
+        embed_texts(model.bert, tokenizer, "a fine film", max_length=16)
+    with pytest.raises(TokenizerError, match="text must be a str, not int"):
+        embed_texts(model.bert, tokenizer, ["a fine film", 7], max_length=16)
+    assert predict(model, tokenizer, ["a fine film"]).shape == (1, 2)
 
 
 def test_labels_beyond_the_head_are_refused(tokenizer):
