@@ -205,3 +205,34 @@ def test_data_efficiency_runs_get_enough_steps():
     assert _epochs_for(100, FULL["fine_tune"]["epochs"], 32, FULL["min_steps"]) == 38
     assert _epochs_for(100, FULL["feature_extraction"]["epochs"], 32, FULL["head_min_steps"]) == 250
     assert _epochs_for(10_209, FULL["feature_extraction"]["epochs"], 32, FULL["head_min_steps"]) == 20
+
+
+def test_small_n_study_plans_resumes_and_summarises(tmp_path, monkeypatch, capsys):
+    """tools/small_n_study.py's bookkeeping (the training itself is compare's, tested above):
+    which runs it plans, that a second invocation reruns nothing, and its summary table."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "tools" / "small_n_study.py"
+    spec = importlib.util.spec_from_file_location("small_n_study", script)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    calls = []
+
+    def scripted_run(splits, n, subset_seed, train_seed, strategy):  # scores that depend on the subset only
+        calls.append((strategy, subset_seed, train_seed))
+        acc = 0.60 + 0.02 * subset_seed if strategy == "fine_tune" else 0.63
+        return {"strategy": strategy, "n": n, "subset_seed": subset_seed, "train_seed": train_seed,
+                "test_accuracy": acc, "dev_accuracy": acc, "wall_s": 1.0}
+
+    monkeypatch.setattr(study, "run_point", scripted_run)
+    monkeypatch.setattr(study, "load_splits", lambda: None)
+    argv = ["--n", "100", "--subsets", "0,1,2", "--train-seeds", "0,1", "--out", str(tmp_path)]
+    assert study.main(argv) == 0
+    assert sorted(calls) == sorted((s, sub, t) for s in study.STRATEGIES
+                                   for sub, t in [(0, 0), (1, 0), (2, 0), (0, 1)])
+    assert study.main(argv) == 0 and len(calls) == 8  # resumed: nothing ran twice
+    table = (tmp_path / "small_n.md").read_text()
+    assert "| fine_tune | 60.0 | 60.0 | 62.0 | 64.0 | 61.5 | 60.0-64.0 |" in table
+    assert "| feature_extraction | 63.0 | 63.0 | 63.0 | 63.0 | 63.0 | 63.0-63.0 |" in table
+    assert "Fine-tuning ahead of frozen features in 1 of 4 runs." in table
