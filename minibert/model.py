@@ -101,16 +101,20 @@ class BertSelfAttention(Module):
         self.value = Linear(H, H, rng, std, dtype)
         self.dropout = Dropout(config.attention_probs_dropout_prob, seed=int(rng.integers(2**31)))
         self._cache = None
-        self.probs = None  # [B, NH, T, T] of the last forward, for inspection
+        self.probs = None  # [B, NH, T, T] of the last forward, when asked to keep them
 
-    def forward(self, x, mask_bias):
+    def forward(self, x, mask_bias, keep_probs=False):
+        """x: [B, T, H] -> [B, T, H]. keep_probs: keep the attention probabilities in
+        self.probs (output_attentions); otherwise they are freed with the forward, which
+        under no_grad() saves one [B, NH, T, T] array per layer."""
         q = F.split_heads(self.query(x), self.num_heads)  # [B, T, H] -> [B, NH, T, HS]
         k = F.split_heads(self.key(x), self.num_heads)  # [B, NH, T, HS]
         v = F.split_heads(self.value(x), self.num_heads)  # [B, NH, T, HS]
         rng = self.dropout.rng_for(x) if self.training and self.dropout.p > 0 else None
-        context, self.probs, cache = F.scaled_dot_product_attention(
+        context, probs, cache = F.scaled_dot_product_attention(
             q, k, v, mask_bias, self.dropout.p, rng, self.training
         )  # context: [B, NH, T, HS]
+        self.probs = probs if keep_probs else None
         self._cache = self.keep(cache)
         return F.merge_heads(context)  # [B, T, H]
 
@@ -151,8 +155,8 @@ class BertAttention(Module):
         self.self = BertSelfAttention(config, rng, dtype)
         self.output = BertSelfOutput(config, rng, dtype)
 
-    def forward(self, x, mask_bias):
-        return self.output(self.self(x, mask_bias), x)  # [B, T, H]
+    def forward(self, x, mask_bias, keep_probs=False):
+        return self.output(self.self(x, mask_bias, keep_probs), x)  # [B, T, H]
 
     def backward(self, dy):
         dcontext, dresidual = self.output.backward(dy)
@@ -206,8 +210,8 @@ class BertLayer(Module):
         self.intermediate = BertIntermediate(config, rng, dtype)
         self.output = BertOutput(config, rng, dtype)
 
-    def forward(self, x, mask_bias):
-        a = self.attention(x, mask_bias)  # [B, T, H]
+    def forward(self, x, mask_bias, keep_probs=False):
+        a = self.attention(x, mask_bias, keep_probs)  # [B, T, H]
         return self.output(self.intermediate(a), a)  # [B, T, H]
 
     def backward(self, dy):
@@ -223,10 +227,10 @@ class BertEncoder(Module):
     def __init__(self, config: BertConfig, rng, dtype):
         self.layer = ModuleList([BertLayer(config, rng, dtype) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, x, mask_bias, output_hidden_states=False):
+    def forward(self, x, mask_bias, output_hidden_states=False, output_attentions=False):
         hidden_states = [x] if output_hidden_states else None
         for layer in self.layer:
-            x = layer(x, mask_bias)  # [B, T, H]
+            x = layer(x, mask_bias, keep_probs=output_attentions)  # [B, T, H]
             if output_hidden_states:
                 hidden_states.append(x)
         return x, hidden_states
@@ -365,7 +369,7 @@ class BertModel(Module):
         ids, mask, types = self.prepare_inputs(input_ids, attention_mask, token_type_ids)
         mask_bias = F.attention_mask_bias(mask, self.dtype)  # [B, 1, 1, T]: 0 or very negative
         x = self.embeddings(ids, types)  # [B, T, H]
-        last, hidden_states = self.encoder(x, mask_bias, output_hidden_states)  # [B, T, H]
+        last, hidden_states = self.encoder(x, mask_bias, output_hidden_states, output_attentions)  # [B, T, H]
         pooled = self.pooler(last)  # [B, H]
         attentions = [layer.attention.self.probs for layer in self.encoder.layer] if output_attentions else None
         return BertModelOutput(last, pooled, hidden_states, attentions)

@@ -92,6 +92,23 @@ def test_tiny_float64_exact_gelu_matches_to_1e10(fixtures_dir, tiny_reference):
     print(f"tiny float64 (erf GELU): worst hidden-state difference {worst:.1e}, pooler {err:.1e}")
 
 
+def test_attention_probabilities_are_kept_only_when_asked(fixtures_dir, tiny_reference):
+    """output_attentions returns them; otherwise no layer holds its [B, NH, T, T] probabilities
+    after the forward (under no_grad() nothing else needs them: one array per layer saved)."""
+    from minibert.layers import no_grad
+
+    ref = tiny_reference
+    model = BertModel.from_pretrained(fixtures_dir / "tiny_bert", dtype=np.float64, strict=True)
+    inputs = dict(attention_mask=ref["attention_mask"], token_type_ids=ref["token_type_ids"])
+    asked = model(ref["input_ids"], output_attentions=True, **inputs)
+    with no_grad():
+        plain = model(ref["input_ids"], **inputs)
+    assert plain.attentions is None
+    assert all(layer.attention.self.probs is None for layer in model.encoder.layer)
+    np.testing.assert_array_equal(plain.last_hidden_state, asked.last_hidden_state)
+    assert len(asked.attentions) == len(model.encoder.layer)
+
+
 def test_tiny_classifier_tanh_gelu_matches_to_1e10(fixtures_dir, tiny_reference):
     ref = tiny_reference
     model = BertForSequenceClassification.from_pretrained(fixtures_dir / "tiny_bert_tanh_cls", dtype=np.float64, strict=True)
