@@ -234,27 +234,29 @@ def tanh_backward(dy, y):
     return dy * (y.dtype.type(1.0) - y * y)
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=-1, out=None):
     """Softmax along ``axis``, computed stably as exp(x - max) / sum.
 
-    Cache: y (the backward needs only the output). On the CPU, a softmax over the last
-    axis shares its rows among the cores (backend.map_blocks): attention's probabilities
-    are the biggest arrays of the model.
+    Cache: y (the backward needs only the output). ``out``: an array of x's shape and dtype
+    to write y into; ``out=x`` overwrites x (attention does so: its scores are not needed
+    once they are probabilities, and the biggest arrays of the model then exist once, not
+    twice). On the CPU, a softmax over the last axis shares its rows among the cores
+    (backend.map_blocks).
     """
     xp = get_xp(x)
+    if out is not None and not (out.shape == x.shape and out.dtype == x.dtype and out.flags.c_contiguous):
+        raise ValueError(f"softmax: out must be a C-contiguous {x.dtype} array of shape {x.shape}")
+    y = xp.empty(x.shape, dtype=x.dtype) if out is None else out  # C order: its rows reshape as views
     if axis in (-1, x.ndim - 1) and x.ndim > 1:
         rows = x.reshape(-1, x.shape[-1])  # [N, last]: every row on its own
-        y = xp.empty_like(rows)
-        map_blocks(_softmax_rows, (rows,), y, _rows_per_block(rows))
-        y = y.reshape(x.shape)
+        map_blocks(_softmax_rows, (rows,), y.reshape(rows.shape), _rows_per_block(rows))
     else:
-        y = xp.empty_like(x)
         _softmax_rows(x, y, axis)
     return y, y
 
 
 def _softmax_rows(x, out, axis=-1):
-    """out[:] = softmax(x) along axis, with no temporary the size of x."""
+    """out[:] = softmax(x) along axis, with no temporary the size of x (out may be x itself)."""
     xp = get_xp(x)
     xp.subtract(x, x.max(axis=axis, keepdims=True), out=out)  # the largest becomes 0: exp never overflows
     xp.exp(out, out=out)
@@ -476,7 +478,7 @@ def scaled_dot_product_attention(q, k, v, mask_bias=None, dropout_p=0.0, rng=Non
     scores = q_scaled @ k.transpose(0, 1, 3, 2)  # [B, NH, T, HS] @ [B, NH, HS, T] -> [B, NH, T, T]
     if mask_bias is not None and mask_bias.any():  # (a batch without padding has nothing to add)
         scores += mask_bias
-    probs, _ = softmax(scores, axis=-1)  # [B, NH, T, T], each row sums to 1
+    probs, _ = softmax(scores, axis=-1, out=scores)  # [B, NH, T, T], each row sums to 1 (in the scores' memory)
     if mask_bias is not None:
         # Padded keys already weigh exactly 0 (exp underflowed). A sequence with no real
         # token at all would get a uniform row over padding instead: zero it, so such a

@@ -206,6 +206,9 @@ def test_softmax_kernel(dtype):
     x_gpu = cp.asarray(x_cpu)
     for axis in (-1, 1):
         assert_same(F.softmax(x_gpu, axis=axis)[0], F.softmax(x_cpu, axis=axis)[0], dtype)
+    in_place = x_gpu.copy()
+    F.softmax(in_place, out=in_place)  # as attention calls it, on its scores
+    assert_same(in_place, F.softmax(x_cpu)[0], dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -76,6 +76,22 @@ def test_softmax_rows_and_stability():
     np.testing.assert_allclose(y[1], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
 
 
+def test_softmax_in_place_and_on_transposed_views():
+    x = np.random.default_rng(4).normal(size=(3, 5, 300, 7)) * 4  # several row blocks
+    expected = np.exp(x - x.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(F.softmax(x)[0], expected, atol=1e-15)
+    view = x.transpose(0, 1, 3, 2)  # not C-contiguous: rows must still come back in place
+    np.testing.assert_allclose(F.softmax(view)[0], F.softmax(np.ascontiguousarray(view))[0], atol=1e-15)
+    np.testing.assert_allclose(F.softmax(x, axis=1)[0], np.exp(x) / np.exp(x).sum(1, keepdims=True), atol=1e-14)
+    same = x.copy()
+    y, _ = F.softmax(same, out=same)  # overwrites the input: attention does this with its scores
+    assert y is same
+    np.testing.assert_array_equal(same, F.softmax(x)[0])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        F.softmax(x, out=np.empty_like(x).transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2))
+
+
 def test_float32_stays_float32():
     r = np.random.default_rng(0)
     x = r.normal(size=(2, 3, 8)).astype(np.float32)
