@@ -65,7 +65,18 @@ def _epochs_for(n: int, base_epochs: int, batch_size: int, min_steps: int) -> in
     return max(base_epochs, math.ceil(min_steps / steps_per_epoch))
 
 
-def _run(strategy: str, splits: Splits, settings: dict, weights, progress: bool, device, epochs=None,
+def data_efficiency_point(strategy: str, splits: Splits, n: int, settings: dict, subset_seed=None):
+    """(splits, epochs) for one point of the data-efficiency curve: the training set cut to the
+    first n of a permutation (seed: ``subset_seed``, default the settings' seed), and enough
+    epochs for the settings' minimum number of steps at that size."""
+    own = settings[strategy]
+    sub = Splits(subsample(splits.train, n, settings["seed"] if subset_seed is None else subset_seed),
+                 splits.dev, splits.test)
+    min_steps = settings["head_min_steps" if strategy == "feature_extraction" else "min_steps"]
+    return sub, _epochs_for(n, own["epochs"], own.get("batch_size", settings["batch_size"]), min_steps)
+
+
+def run_strategy(strategy: str, splits: Splits, settings: dict, weights, progress: bool, device, epochs=None,
          refresh_cache=False):
     common = dict(weights=weights, max_length=settings["max_length"], batch_size=settings["batch_size"],
                   seed=settings["seed"], progress=progress, device=device)
@@ -137,7 +148,7 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
             return results["runs"][key]
         if progress:
             print(f"[{strategy}{label}] training on {len(data.train)} examples ...", flush=True)
-        r = _run(strategy, data, settings, weights, progress, device, epochs,
+        r = run_strategy(strategy, data, settings, weights, progress, device, epochs,
                  refresh_cache=(strategy == "feature_extraction" and not label)).to_dict()
         if progress:
             print(f"[{strategy}{label}] test accuracy {100 * r['test_accuracy']:.1f}%, "
@@ -156,10 +167,7 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
             for n in sorted(set(settings["sizes"])):
                 if n >= full_n:
                     continue
-                sub = Splits(subsample(splits.train, n, settings["seed"]), splits.dev, splits.test)
-                own = settings[strategy]
-                min_steps = settings["head_min_steps" if strategy == "feature_extraction" else "min_steps"]
-                epochs = _epochs_for(n, own["epochs"], own.get("batch_size", settings["batch_size"]), min_steps)
+                sub, epochs = data_efficiency_point(strategy, splits, n, settings)
                 r = run_once(strategy, sub, epochs, label=f", n={n}")
                 curve[str(n)] = {k: r[k] for k in ("test_accuracy", "dev_accuracy", "test_macro_f1", "wall_s")}
             main = results["strategies"][strategy]

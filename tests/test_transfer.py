@@ -236,3 +236,6 @@ def test_small_n_study_plans_resumes_and_summarises(tmp_path, monkeypatch, capsy
     assert "| fine_tune | 60.0 | 60.0 | 62.0 | 64.0 | 61.5 | 60.0-64.0 |" in table
     assert "| feature_extraction | 63.0 | 63.0 | 63.0 | 63.0 | 63.0 | 63.0-63.0 |" in table
     assert "Fine-tuning ahead of frozen features in 1 of 4 runs." in table
+    with pytest.raises(SystemExit):  # argparse's usage error, not a ValueError from int()
+        study.main(["--subsets", "0,one"])
+    assert "expected whole numbers separated by commas, got '0,one'" in capsys.readouterr().err

@@ -66,11 +66,10 @@ def count(test_dir: Path) -> dict:
         code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", str(test_dir)], plugins=[collector])
     if code not in (0, 5):
         raise SystemExit(f"collection failed (pytest exit code {code})")
-    rows = defaultdict(lambda: {"cases": 0, "bad_input_cases": 0, "error_checks": 0, "generated_examples": 0})
+    rows = defaultdict(lambda: {"bad_input_cases": 0, "error_checks": 0, "generated_examples": 0})
     for item in collector.items:
         function = getattr(item, "obj", None)
         row = rows[Path(item.path).name]
-        row["cases"] += 1
         source = source_of(function) if function is not None else ""
         checks = len(ERROR_CHECK.findall(source))
         if checks:

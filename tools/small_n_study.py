@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # minibert from this checkout
 
-from minibert.compare import FULL, _epochs_for, _run  # noqa: E402
-from minibert.transfer import Splits, load_splits, subsample  # noqa: E402
+from minibert.compare import FULL, data_efficiency_point, run_strategy  # noqa: E402
+from minibert.transfer import Splits, load_splits  # noqa: E402
 
 STRATEGIES = ("fine_tune", "feature_extraction")
 
@@ -34,11 +34,8 @@ STRATEGIES = ("fine_tune", "feature_extraction")
 def run_point(splits: Splits, n: int, subset_seed: int, train_seed: int, strategy: str) -> dict:
     """One strategy trained on n reviews drawn with subset_seed, training with train_seed."""
     settings = {**FULL, "seed": train_seed}
-    own = settings[strategy]
-    min_steps = settings["head_min_steps" if strategy == "feature_extraction" else "min_steps"]
-    epochs = _epochs_for(n, own["epochs"], own.get("batch_size", settings["batch_size"]), min_steps)
-    sub = Splits(subsample(splits.train, n, subset_seed), splits.dev, splits.test)
-    result = _run(strategy, sub, settings, None, progress=False, device=None, epochs=epochs)
+    sub, epochs = data_efficiency_point(strategy, splits, n, settings, subset_seed)
+    result = run_strategy(strategy, sub, settings, None, progress=False, device=None, epochs=epochs)
     return {"strategy": strategy, "n": n, "subset_seed": subset_seed, "train_seed": train_seed,
             "test_accuracy": result.test_accuracy, "dev_accuracy": result.dev_accuracy, "wall_s": result.wall_s}
 
@@ -61,15 +58,23 @@ def markdown(rows: list, n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_list(text: str) -> list:
+    """'0,1,2' -> [0, 1, 2], or an argparse error naming the bad item."""
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="training reviews per run (default 100)")
-    parser.add_argument("--subsets", default="0,1,2,3,4", help="permutation seeds that draw the reviews")
-    parser.add_argument("--train-seeds", default="0", help="training seeds, run on the first subset")
+    parser.add_argument("--subsets", type=seed_list, default="0,1,2,3,4",
+                        help="permutation seeds that draw the reviews")
+    parser.add_argument("--train-seeds", type=seed_list, default="0", help="training seeds, run on the first subset")
     parser.add_argument("--out", default="runs/small-n", help="output folder (default runs/small-n)")
     args = parser.parse_args(argv)
-    subsets = [int(s) for s in args.subsets.split(",")]
-    train_seeds = [int(s) for s in args.train_seeds.split(",")]
+    subsets, train_seeds = args.subsets, args.train_seeds
     plan = [(s, 0) for s in subsets] + [(subsets[0], t) for t in train_seeds if t != 0]
 
     out = Path(args.out)
