@@ -211,9 +211,12 @@ def batch_order(lengths, batch_size: int, seed: int | None = None, bucket: bool 
         lengths: token count of every example.
         batch_size: examples per batch (the last batch may be smaller).
         seed: shuffle with this seed (None: keep the data's order).
-        bucket: length bucketing: shuffle, cut into chunks of 50 batches, sort each chunk
-            by length, batch it, then shuffle the batches. Batches then hold similar
-            lengths (little padding) while their order stays random.
+        bucket: length bucketing: shuffle, cut into chunks of up to 50 batches, sort each
+            chunk by length, batch it, then shuffle the batches. Batches then hold similar
+            lengths (little padding) while their order stays random. A small data set is cut
+            into at least 4 chunks (chunks of one batch: no sorting, below 4 batches): one
+            chunk holding everything would make every epoch's batches the same length
+            groups, with only their order shuffled.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -222,7 +225,7 @@ def batch_order(lengths, batch_size: int, seed: int | None = None, bucket: bool 
     order = rng.permutation(n) if rng is not None else np.arange(n)
     if not bucket:
         return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    chunk = batch_size * 50
+    chunk = batch_size * max(1, min(50, n // (4 * batch_size)))  # batches per chunk: 1 to 50
     batches = []
     for start in range(0, n, chunk):
         part = sorted(order[start:start + chunk], key=lambda i: lengths[i])

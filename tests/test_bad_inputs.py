@@ -160,6 +160,8 @@ def test_max_length_beyond_positions_is_refused_before_training(tokenizer):
         Trainer(tiny_model(positions=64), tokenizer, train, None, TrainConfig(max_length=65, progress=False))
     with pytest.raises(ConfigError, match="64 positions"):
         predict(tiny_model(positions=64), tokenizer, ["a"], max_length=100)
+    with pytest.raises(ConfigError, match="batch_size must be at least 1, got 0"):
+        predict(tiny_model(), tokenizer, ["a"], batch_size=0)
 
 
 def test_batch_size_larger_than_the_data_is_one_batch(tokenizer):
