@@ -20,7 +20,7 @@ tests/test_tokenizer.py). Run it with a Python that has torch, transformers and 
 
     /tmp/refenv/bin/python tools/reference_small_n.py --subsets 0,1,2,3,4 --train-seeds 0,1,2,3
 
-About a minute per fine-tuning run on a 2-core machine. Rows are kept across invocations in
+About three minutes per fine-tuning run on a 2-core machine. Rows are kept across invocations in
 OUT/reference_small_n.json (an interrupted study resumes); OUT/reference_small_n.md holds the
 table, beside minibert's figures from --minibert (a small_n.json of tools/small_n_study.py).
 """
