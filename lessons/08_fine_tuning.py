@@ -15,18 +15,17 @@ What it teaches
       6. side by side: trainable parameters, seconds per step, memory, accuracy
 
     What you should see (default run: 500 training reviews, batches of 16, 3 epochs = 96
-    steps per run, lr 1e-4; dev and test: 200 reviews each). Measured twice on a shared,
-    busy 2-core machine (the same numbers both times: the run is seeded): full
-    fine-tuning climbed from 62.0% dev accuracy after epoch 1 (the majority class) to
-    77.0% and 79.5% (74.0% on test); partial fine-tuning (3 of 6 layers frozen) trained
-    24% of the parameters, ran a step in 59% of the time (1.9 s against 3.3 s; 39% in the
-    first, noisier run) and reached 77.0% dev, 74.5% test: level with full fine-tuning,
-    within the noise of 200 reviews (one review is half a point). The lesson took 10 and
-    15 minutes there (6 minutes of CPU time); expect about 4 to 6 minutes on an idle
-    2-core machine.
+    steps per run, lr 1e-4; dev and test: 200 reviews each), measured on the idle 2-core
+    development machine (the run is seeded: the same numbers every time on one machine):
+    full fine-tuning climbed from 62.5% dev accuracy after epoch 1 (about the majority
+    class, 62.0%) to 74.5% and 78.0% (73.0% on test); partial fine-tuning (3 of 6 layers
+    frozen) trained 24% of the parameters, ran a step in half the time (0.40 s against
+    0.80 s) and reached 72.5% dev, 73.0% test: level with full fine-tuning on test, within
+    the noise of 200 reviews (one review is half a point). The lesson took 2 minutes 20
+    seconds there (3.7 minutes of CPU time); on a shared, busy machine it has taken 10 to 15.
 
 How to run it (from any folder; the model and the reviews are downloaded on first use)
-    python lessons/08_fine_tuning.py                        the default run (4-15 minutes)
+    python lessons/08_fine_tuning.py                        the default run (2-15 minutes)
     python lessons/08_fine_tuning.py --quick                48 reviews, 1 epoch (~30-60 s): does it run?
     python lessons/08_fine_tuning.py --freeze-layers 6      only the pooler and the head train
     python lessons/08_fine_tuning.py --lr 1e-2              see a large learning rate wreck the model

@@ -14,17 +14,18 @@ What it teaches
       6. the reference's data-efficiency table: how many labels scratch training needs
 
     What you should see (default run: 500 training reviews, batches of 16, 3 epochs = 96
-    steps, lr 1e-4, 200 dev and 200 test reviews; measured once on a shared 2-core
-    machine): the training loss stays near a coin flip (0.697, 0.691, 0.681 per epoch;
+    steps, lr 1e-4, 200 dev and 200 test reviews; measured on the idle 2-core development
+    machine): the training loss stays near a coin flip (0.697, 0.684, 0.675 per epoch;
     ln 2 = 0.693), dev accuracy stays at 62.0% every epoch, exactly what always guessing
     "fresh" scores, and the model says "fresh" for all 200 dev reviews; lesson 8's
-    fine-tuning reached 79.5% on the same slice with the same steps. The 500 reviews use
+    fine-tuning reached 78.0% on the same slice with the same steps. The 500 reviews use
     only 3,440 of the 30,522 wordpieces, and 17.7% of the dev reviews' wordpieces never
-    occur in them. A step costs what a fine-tuning step costs (about 1 s on an idle 2-core
-    machine, 2-5 s on a busy one); the run took 4 minutes.
+    occur in them. A step costs what a fine-tuning step costs (about 0.6-0.8 s on an idle
+    2-core machine, 2-5 s on a busy one); the run took 75 s on the idle machine, 4 minutes
+    on a busy one.
 
 How to run it (from any folder; the model and the reviews are downloaded on first use)
-    python lessons/09_random_init.py                     the default run (3-10 minutes)
+    python lessons/09_random_init.py                     the default run (1-10 minutes)
     python lessons/09_random_init.py --quick             48 reviews, 1 epoch (~10-60 s): does it run?
     python lessons/09_random_init.py --lr 5e-4           a larger rate: still no better on so few labels
 Other flags: --train-size, --eval-size (dev and test reviews), --epochs, --batch-size, --seed.
