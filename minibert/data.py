@@ -204,6 +204,15 @@ def collate(encoded: list, labels, pad_id: int = 0) -> Batch:
     return Batch(input_ids, attention_mask, np.zeros((B, T), dtype=np.int64), np.asarray(labels, dtype=np.int64))
 
 
+def batches_by_length(lengths, batch_size: int) -> list:
+    """Example indices in batches for inference: every example sorted by its token count (no
+    shuffling), so the texts of a batch pad to nearly the same length."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def batch_order(lengths, batch_size: int, seed: int | None = None, bucket: bool = False) -> list:
     """The example indices of each batch, in the order they are served.
 

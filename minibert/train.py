@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend
-from .data import batch_order, collate, encode_texts
+from .data import batch_order, batches_by_length, collate, encode_texts
 from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .formats import safetensors
 from .layers import no_grad
@@ -102,17 +102,14 @@ def _atomic_write_text(path: Path, text: str) -> None:
 def predict(model, tokenizer, texts, max_length: int = 64, batch_size: int = 64):
     """Logits [N, C] (NumPy) for texts, in eval mode, batches sorted by length."""
     check_max_length(model.config, max_length)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    encoded = encode_texts(tokenizer, texts, max_length)
+    batches = batches_by_length([len(e) for e in encoded], batch_size)  # sorted by token count: little padding
+    logits = np.zeros((len(encoded), model.config.num_labels), dtype=np.float64)
     was_training = model.training
     model.eval()
-    encoded = encode_texts(tokenizer, texts, max_length)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # by token count: little padding
-    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)
     try:
         with no_grad():  # inference only: no caches kept, little memory
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
+            for idx in batches:
                 b = collate([encoded[i] for i in idx], np.zeros(len(idx)), tokenizer.pad_token_id)
                 out = model(b.input_ids, attention_mask=b.attention_mask, token_type_ids=b.token_type_ids)
                 logits[idx] = backend.to_numpy(out.logits)

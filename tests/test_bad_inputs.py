@@ -162,6 +162,10 @@ def test_max_length_beyond_positions_is_refused_before_training(tokenizer):
         predict(tiny_model(positions=64), tokenizer, ["a"], max_length=100)
     with pytest.raises(ConfigError, match="batch_size must be at least 1, got 0"):
         predict(tiny_model(), tokenizer, ["a"], batch_size=0)
+    from minibert.features import embed_texts
+
+    with pytest.raises(ConfigError, match="batch_size must be at least 1, got 0"):
+        embed_texts(tiny_model().bert, tokenizer, ["a"], batch_size=0, max_length=16)
 
 
 def test_batch_size_larger_than_the_data_is_one_batch(tokenizer):

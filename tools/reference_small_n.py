@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -79,7 +80,7 @@ def fine_tune(folder: Path, train, dev, test, epochs: int, seed: int) -> dict:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
     batch_size = FULL["batch_size"]
-    total = epochs * -(-len(train[0]) // batch_size)
+    total = epochs * math.ceil(len(train[0]) / batch_size)  # optimizer steps
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
     start = time.perf_counter()
     for _ in range(epochs):

@@ -10,7 +10,7 @@ several training seeds on the first subset, and writes what it measured.
     python tools/small_n_study.py                                  # n = 100, subsets 0-4
     python tools/small_n_study.py --n 300 --subsets 0,1,2 --out runs/small-n-300
 
-About three minutes per fine-tuning run on a 2-core machine; the frozen features take
+Three to four and a half minutes per fine-tuning run on a 2-core machine; the frozen features take
 seconds once the dev and test features are cached. Results (one row per run, kept across
 invocations, so an interrupted study resumes): OUT/small_n.json and OUT/small_n.md.
 """
