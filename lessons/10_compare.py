@@ -149,7 +149,8 @@ def explain_columns(results):
                      size; the fine-tuned models' weights (87 MB) were loaded before the
                      measurement started, the frozen encoder's inside it
   tokens/s           training throughput (fine-tune, random init), or the speed of the
-                     one encoder pass that makes the features (frozen features)""")
+                     one encoder pass that makes the features (frozen features;
+                     "cached" when the features came from an earlier run's cache)""")
 
 
 def explain_accuracy(results):

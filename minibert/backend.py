@@ -31,7 +31,8 @@ def _import_cupy():
     except ImportError as exc:
         raise DeviceError(
             "device 'cuda' needs CuPy, which is not installed: "
-            "pip install 'minibert[gpu]' (CuPy for CUDA 12), or use device 'cpu'"
+            "pip install 'minibert[cuda12]' or 'minibert[cuda13]' (the CUDA version nvidia-smi shows), "
+            "or use device 'cpu'"
         ) from exc
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -195,6 +195,11 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _tokens_per_s(result: dict) -> str:
+    rate = result.get("tokens_per_s")
+    return "cached" if rate is None else f"{rate:.0f}"
+
+
 def markdown_tables(results: dict) -> str:
     """The comparison and the data-efficiency tables, in markdown."""
     from .plots import LABELS
@@ -203,13 +208,13 @@ def markdown_tables(results: dict) -> str:
              f"dev {results['data']['dev']}, test {results['data']['test']} "
              f"(majority class: {100 * results['majority_test_accuracy']:.1f}% of test).", "",
              "tokens/s: training throughput (fine-tune, random init) or the encoder pass that makes the "
-             "features (frozen features).", "",
+             "features (frozen features; \"cached\" when they came from the cache).", "",
              "| strategy | dev acc | test acc | test macro-F1 | trainable params | wall time | peak memory | tokens/s |",
              "|---|---|---|---|---|---|---|---|"]
     for name, r in results["strategies"].items():
         lines.append(f"| {LABELS.get(name, name)} | {100 * r['dev_accuracy']:.1f} | {100 * r['test_accuracy']:.1f} | "
                      f"{100 * r['test_macro_f1']:.1f} | {r['trainable_params']:,} | {r['wall_s']:.0f} s | "
-                     f"{r['peak_mem_mb']:.0f} MB | {r['tokens_per_s']:.0f} |")
+                     f"{r['peak_mem_mb']:.0f} MB | {_tokens_per_s(r)} |")
     if results.get("data_efficiency"):
         sizes = sorted({int(n) for curve in results["data_efficiency"].values() for n in curve})
         lines += ["", "Test accuracy (%) by number of training examples:", "",

@@ -103,6 +103,22 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
+def features_cache_file(model, tokenizer, texts, pooling: str = "mean", max_length: int = 64,
+                        folder: str | Path | None = None, fingerprint: str | None = None) -> Path:
+    """Where cached_features keeps these features: <folder>/<digest>.npy (the file may not exist yet).
+
+    The digest covers the weights (``fingerprint``: weights_fingerprint), the pooling,
+    max_length, the dtype, the casing and every text.
+    """
+    folder = Path(folder) if folder is not None else cache_dir() / "features"
+    fingerprint = fingerprint or weights_fingerprint(model)
+    key = hashlib.sha256()
+    key.update(f"{fingerprint}|{pooling}|{max_length}|{np.dtype(model.dtype)}|{tokenizer.do_lower_case}|".encode())
+    for t in texts:
+        key.update(t.encode("utf-8") + b"\0")
+    return folder / f"{key.hexdigest()[:32]}.npy"
+
+
 def cached_features(model, tokenizer, texts, pooling: str = "mean", max_length: int = 64,
                     batch_size: int = 32, folder: str | Path | None = None, progress: bool | None = None,
                     fingerprint: str | None = None, refresh: bool = False) -> np.ndarray:
@@ -113,20 +129,14 @@ def cached_features(model, tokenizer, texts, pooling: str = "mean", max_length: 
     to avoid hashing the weights again for every split; ``refresh=True`` recomputes (and
     rewrites) them even when cached.
     """
-    folder = Path(folder) if folder is not None else cache_dir() / "features"
-    fingerprint = fingerprint or weights_fingerprint(model)
-    key = hashlib.sha256()
-    key.update(f"{fingerprint}|{pooling}|{max_length}|{np.dtype(model.dtype)}|{tokenizer.do_lower_case}|".encode())
-    for t in texts:
-        key.update(t.encode("utf-8") + b"\0")
-    path = folder / f"{key.hexdigest()[:32]}.npy"
+    path = features_cache_file(model, tokenizer, texts, pooling, max_length, folder, fingerprint)
     if path.is_file() and not refresh:
         try:
             return np.load(path)
         except (OSError, ValueError):  # a damaged cache file: compute again
             pass
     features = embed_texts(model, tokenizer, texts, pooling, batch_size, max_length, progress)
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         np.save(f, features)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .data import TextDataset, load_movie_reviews, read_labelled_file, split_dataset
 from .errors import ConfigError, DataError, MinibertWarning
-from .features import cached_features, weights_fingerprint
+from .features import cached_features, features_cache_file, weights_fingerprint
 from .heads import MLPHead, SoftmaxHead, head_predict, train_head
 from .metrics import accuracy, macro_f1
 from .model import BertForSequenceClassification, BertModel
@@ -96,7 +96,7 @@ class StrategyResult:
     trainable_params: int
     wall_s: float
     peak_mem_mb: float
-    tokens_per_s: float
+    tokens_per_s: float | None  # None: nothing ran through the encoder (features from the cache)
     train_size: int
     history: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
@@ -237,12 +237,14 @@ def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head
     with measure() as m:
         encoder = BertModel.from_pretrained(weights, device=device).eval()
         fingerprint = weights_fingerprint(encoder)
+        # The splits whose features the encoder will compute now (the others come from the cache).
+        computed = [d for d in (splits.train, splits.dev, splits.test) if refresh_cache or not features_cache_file(
+            encoder, tokenizer, d.texts, pooling, max_length, cache_folder, fingerprint).is_file()]
         start = time.perf_counter()
         feats = split_features(encoder, tokenizer, splits, pooling, max_length, cache_folder, progress,
                                fingerprint, refresh=refresh_cache)
         extract_s = time.perf_counter() - start
-        n_tokens = sum(len(tokenizer.encode(t, max_length=max_length, truncation=True))
-                       for d in (splits.train, splits.dev, splits.test) for t in d.texts)
+        n_tokens = sum(len(tokenizer.encode(t, max_length=max_length, truncation=True)) for d in computed for t in d.texts)
         dim, C = feats["train"].shape[1], splits.num_labels
         model = SoftmaxHead(dim, C, seed) if head == "softmax" else MLPHead(dim, C, seed=seed)
         history = train_head(model, feats["train"], splits.train.labels, epochs, lr, batch_size, weight_decay, seed,
@@ -256,6 +258,6 @@ def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head
         strategy="feature_extraction", dev_accuracy=metrics["dev"][0], dev_macro_f1=metrics["dev"][1],
         test_accuracy=metrics["test"][0], test_macro_f1=metrics["test"][1],
         trainable_params=model.num_parameters(trainable_only=True), wall_s=m["wall_s"], peak_mem_mb=m["peak_mem_mb"],
-        tokens_per_s=n_tokens / max(extract_s, 1e-9), train_size=len(splits.train),
-        history={"epochs": history, "extract_seconds": extract_s, "features_recomputed": refresh_cache},
+        tokens_per_s=n_tokens / max(extract_s, 1e-9) if computed else None, train_size=len(splits.train),
+        history={"epochs": history, "extract_seconds": extract_s, "features_computed": bool(computed)},
         settings=settings)

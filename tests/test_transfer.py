@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from minibert.compare import run_comparison
+from minibert.compare import markdown_tables, run_comparison
 from minibert.data import read_labelled_file, split_dataset, split_of
 from minibert.errors import DataError
 from minibert.transfer import (Splits, feature_extraction, fine_tune, load_splits, random_init, splits_from_file,
@@ -38,9 +38,15 @@ def test_feature_extraction_caches_its_features(tiny_splits, tmp_path):
     assert len(files) == 3  # train, dev, test
     assert first.trainable_params == 384 * 2 + 2  # only the head trains
     assert 0 <= first.test_accuracy <= 1 and first.wall_s > 0 and first.peak_mem_mb > 0
+    assert first.history["features_computed"] and first.tokens_per_s > 0
     second = feature_extraction(tiny_splits, epochs=3, progress=False, cache_folder=tmp_path)
     assert second.test_accuracy == first.test_accuracy  # same features, same seed: same head
     assert second.history["extract_seconds"] < first.history["extract_seconds"]
+    assert not second.history["features_computed"] and second.tokens_per_s is None  # no encoder pass to time
+    files[0].unlink()  # one split's features gone: the encoder runs again, for that split
+    third = feature_extraction(tiny_splits, epochs=3, progress=False, cache_folder=tmp_path)
+    assert third.history["features_computed"] and third.tokens_per_s > 0
+    assert third.test_accuracy == first.test_accuracy
     pooled = feature_extraction(tiny_splits, pooling="mean_last4", head="mlp", epochs=2, progress=False,
                                 cache_folder=tmp_path)
     assert pooled.trainable_params == 4 * 384 * 256 + 256 + 256 * 2 + 2
@@ -78,6 +84,8 @@ def test_compare_writes_results_tables_and_plots(tmp_path):
         "fine_tune": 1, "random_init": 1, "feature_extraction": 3}  # 16 examples: 1 step an epoch
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| fine-tune |" in table and "| random init |" in table and "training examples" in table
+    features = dict(saved["strategies"]["feature_extraction"], tokens_per_s=None)  # as from the cache
+    assert "| cached |" in markdown_tables(dict(saved, strategies={"feature_extraction": features}))
     for name in ("learning_curves.png", "comparison.png", "data_efficiency.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second run reuses every result it already has
