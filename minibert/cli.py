@@ -343,6 +343,10 @@ def main(argv=None) -> int:
     except MinibertError as exc:
         print(f"minibert: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that cannot be read or written: an output folder under a file, no permission...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"minibert: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("minibert: interrupted", file=sys.stderr)
         return 130

@@ -118,6 +118,16 @@ def test_bad_max_length_is_an_error_line(capsys):
     assert capsys.readouterr().err.startswith("minibert: error: ")
 
 
+@pytest.mark.parametrize("command", [["exercise", "start"], ["compare", "--quick", "--out"]])
+def test_output_folder_that_cannot_be_made_is_one_error_line(capsys, tmp_path, command):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a file, not a folder")
+    assert main([*command, str(a_file / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minibert: error: ") and len(err.strip().splitlines()) == 1
+    assert "notes.txt" in err and "Traceback" not in err
+
+
 def test_usage_mistakes_exit_2(capsys):
     for argv in ([], ["nonsense"], ["embed"], ["embed", "a", "--pooling", "max"]):
         with pytest.raises(SystemExit) as info:
