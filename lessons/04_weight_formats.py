@@ -13,7 +13,8 @@ What it teaches
          and whose values are small protobuf messages saying where each tensor lies in
          bert_model.ckpt.data-00000-of-00001; Dense kernels are stored [in, out]
       4. pytorch_model.bin (zip format): an uncompressed zip whose data.pkl is a Python
-         pickle -- a program that could call any function -- and why minibert never runs it
+         pickle -- a program that could call any function -- and how minibert reads it
+         without letting it import or call anything but a whitelist of harmless stand-ins
       5. pytorch_model.bin (legacy format): pickles back to back, then the raw storages
       6. the same model from all four files: identical outputs
 

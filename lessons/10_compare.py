@@ -282,14 +282,12 @@ def explain_figures(results, folder, temporary=False):
         "data_efficiency": "test accuracy against the number of training reviews (log scale), one line "
                            "per strategy, with the majority class dotted",
     }
-    figures = results.get("figures") or {p.stem: str(p) for p in sorted(folder.glob("*.png"))}
+    figures = results.get("figures") or {p.stem: p.name for p in sorted(folder.glob("*.png"))}
     if not figures:
         print("(no plots yet: `minibert compare` draws them at the end of a run)")
         return
-    for name, path in figures.items():
-        path = Path(path)
-        if not path.is_absolute() and not path.exists():
-            path = folder / path.name  # the path was written relative to where compare ran
+    for name, file_name in figures.items():
+        path = folder / Path(file_name).name  # the plots lie beside results.json
         state = "" if path.is_file() else "   (missing)"
         print(f"  {path}{state}\n      {about.get(name, '')}")
     print("\nOpen them with any image viewer; they are PNG files.")

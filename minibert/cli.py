@@ -104,13 +104,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _print_results(results) -> None:
+def _print_results(results, folder) -> None:
     from .compare import markdown_tables
 
     print()
     print(markdown_tables(results))
-    for name, path in results.get("figures", {}).items():
-        print(f"plot ({name.replace('_', ' ')}): {path}")
+    for name, file_name in results.get("figures", {}).items():
+        print(f"plot ({name.replace('_', ' ')}): {folder}/{file_name}")
 
 
 def cmd_compare(args) -> int:
@@ -120,7 +120,7 @@ def cmd_compare(args) -> int:
     print(f"minibert compare ({'quick' if args.quick else 'full'} run): results go to {out}/")
     results = run_comparison(out, quick=args.quick, weights=args.model, sizes=args.sizes, resume=not args.fresh,
                              data_efficiency=not args.no_data_efficiency, device=args.device)
-    _print_results(results)
+    _print_results(results, out)
     print(f"\nresults: {out}/results.json, {out}/results.md   ({results['total_wall_s']:.0f} s)")
     return 0
 

@@ -32,7 +32,7 @@ from .transfer import Splits, feature_extraction, fine_tune, load_splits, random
 
 STRATEGIES = ("fine_tune", "feature_extraction", "random_init")
 
-# The reference settings (../shared/docs/reference-figures.md): BERT's fine-tuning recipe.
+# The reference settings (docs/reference-figures.md): BERT's fine-tuning recipe.
 FULL = {
     "train_size": None, "eval_size": None, "max_length": 64, "batch_size": 32, "seed": 0,
     "fine_tune": {"epochs": 3, "lr": 5e-5},
@@ -183,7 +183,7 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
     }
     if results["data_efficiency"]:
         figures["data_efficiency"] = plots.data_efficiency(results, out / "data_efficiency.png")
-    results["figures"] = {k: str(v) for k, v in figures.items()}
+    results["figures"] = {k: Path(v).name for k, v in figures.items()}  # beside results.json: the folder can move
     (out / "results.md").write_text(markdown_tables(results), encoding="utf-8")
     _write_json(path, results)
     return results

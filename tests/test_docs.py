@@ -21,3 +21,15 @@ def test_reliability_counts_table_is_up_to_date():
     documented = table_rows((REPO / "docs" / "reliability.md").read_text(encoding="utf-8"))
     assert documented == counted, ("docs/reliability.md's counts are out of date: run "
                                    "`python tools/reliability_counts.py` and paste its table into the Counts section")
+
+
+def test_every_docs_file_named_in_readme_lessons_and_code_exists():
+    import re
+
+    sources = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "lessons").glob("*.py")),
+               *sorted((REPO / "minibert").rglob("*.py")), *sorted((REPO / "tools").glob("*.py"))]
+    named = {(source.name, path) for source in sources
+             for path in re.findall(r"\bdocs/[\w./-]*\w", source.read_text(encoding="utf-8"))}
+    assert len(named) > 10  # the pattern finds the references (README alone names a dozen)
+    missing = sorted((source, path) for source, path in named if not (REPO / path).exists())
+    assert not missing, f"files named but not in the repository: {missing}"

@@ -88,6 +88,9 @@ def test_compare_writes_results_tables_and_plots(tmp_path):
     assert "| cached |" in markdown_tables(dict(saved, strategies={"feature_extraction": features}))
     for name in ("learning_curves.png", "comparison.png", "data_efficiency.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plots are named relative to results.json, so the folder can be moved or committed
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["figures"] == {
+        "learning_curves": "learning_curves.png", "comparison": "comparison.png", "data_efficiency": "data_efficiency.png"}
     # a second run reuses every result it already has
     again = run_comparison(tmp_path, quick=True, sizes=[16], progress=False, overrides=overrides)
     assert again["strategies"] == results["strategies"]

@@ -1,6 +1,6 @@
 """Dev tool: the reference implementation (PyTorch + transformers) trained on minibert's small subsets.
 
-The data-efficiency table of the reference figures (../shared/docs/reference-figures.md) drew
+The data-efficiency table of the reference figures (docs/reference-figures.md) drew
 its small training sets with its own permutation, so at n = 100, where a point moves by several
 points with the reviews drawn (docs/results/small-n-100.md), minibert's figure and the
 reference's were measured on different reviews. This tool trains the reference on exactly the
