@@ -784,7 +784,8 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
                   reference: bool = True, profile: bool = False, rounds: int = 1, repeats: int | None = None,
                   warmup: int = 1, batch: int = 32, tokens: int = 128, sweep_batch: int = 8,
                   lengths=(64, 128, 256, 512), feature_texts: int | None = None, tokenizer_texts: int | None = None,
-                  square: int = 2048, only=None, device: str = "cpu", log=print) -> dict:
+                  square: int = 2048, only=None, device: str = "cpu", worker_timeout: float | None = None,
+                  log=print) -> dict:
     """Run the whole benchmark; returns the results (also written to out_dir).
 
     Args:
@@ -802,6 +803,8 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
         only: run only these workloads (e.g. ("infer", "train")); None: all.
         device: "cpu", or "cuda": minibert on CuPy against PyTorch on CUDA, for the
             inference and training-step workloads only (the others are CPU work).
+        worker_timeout: seconds after which a worker is stopped and counted as failed
+            (None: no limit); on a lent GPU machine a hang would otherwise eat its time.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -835,7 +838,7 @@ def run_benchmark(out_dir="runs/bench", quick: bool = False, threads: int | None
             for spec in (group if r % 2 == 0 else group[::-1]):  # ABC, CBA, ...: drift hits all sides alike
                 label = f"{spec['kind']} {spec.get('model', '')} {spec['side']}".replace("  ", " ")
                 log(f"[{time.perf_counter() - t_start:6.0f} s] {label} ...", end="", flush=True)
-                result = run_worker(spec)
+                result = run_worker(spec, timeout=worker_timeout)
                 results["runs"].append({"spec": spec, "result": result})
                 (out / "results.partial.json").write_text(json.dumps(results), encoding="utf-8")  # a crash keeps these
                 log(" failed: " + result["error"] if "error" in result else f" done ({result['worker_wall_s']:.0f} s)")
@@ -1122,6 +1125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated workloads to run: " + ", ".join(WORKLOADS))
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: inference and training step on the GPU, minibert (CuPy) against PyTorch (CUDA)")
+    p.add_argument("--worker-timeout", type=float, default=None, metavar="S",
+                   help="stop a worker that runs longer than S seconds (counted as failed); default: no limit")
     p.add_argument("--render", default=None, metavar="JSON", help="only rewrite the tables of a results.json")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run one workload
     return p
@@ -1154,8 +1159,15 @@ def main(argv=None) -> int:
     if only and any(k not in WORKLOADS for k in only):
         print(f"bench.py: error: unknown workload in --only {args.only}; use {', '.join(WORKLOADS)}", file=sys.stderr)
         return 2
-    run_benchmark(args.out, quick=args.quick, threads=args.threads, models=models, reference=not args.no_reference,
-                  profile=args.profile, rounds=args.rounds, repeats=args.repeats, only=only, device=args.device)
+    results = run_benchmark(args.out, quick=args.quick, threads=args.threads, models=models,
+                            reference=not args.no_reference, profile=args.profile, rounds=args.rounds,
+                            repeats=args.repeats, only=only, device=args.device, worker_timeout=args.worker_timeout)
+    failed = [run["spec"] for run in results["runs"] if "error" in run["result"]]
+    if failed:  # the tables show what did run; the exit status says that not everything did
+        print(f"bench.py: {len(failed)} of {len(results['runs'])} workers failed: "
+              + ", ".join(f"{s['kind']} {s.get('model', '')} {s['side']}".replace("  ", " ") for s in failed),
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -200,6 +200,7 @@ def cmd_bench(args) -> int:
     argv = ["--out", args.out, "--models", args.models, "--rounds", str(args.rounds)]
     argv += ["--quick"] * args.quick + ["--no-reference"] * args.no_reference + ["--profile"] * args.profile
     argv += ["--threads", str(args.threads)] if args.threads else []
+    argv += ["--device", args.device] if args.device else []
     return bench.main(argv)
 
 
@@ -316,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=positive_int, default=1, help="run every workload's workers this many times")
     p.add_argument("--no-reference", action="store_true", help="do not measure PyTorch even when it imports")
     p.add_argument("--profile", action="store_true", help="also write cProfile listings of a step")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="cuda: minibert on CuPy against PyTorch on CUDA (inference and training step only)")
     p.set_defaults(func=cmd_bench)
 
     p = with_model(sub.add_parser("embed", help="sentence vectors and their cosine similarities"))

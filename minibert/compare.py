@@ -25,7 +25,7 @@ import platform
 import time
 from pathlib import Path
 
-from . import plots
+from . import backend, plots
 from .errors import ConfigError
 from .metrics import majority_accuracy
 from .transfer import Splits, feature_extraction, fine_tune, load_splits, random_init, subsample
@@ -131,7 +131,7 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
         "majority_dev_accuracy": majority_accuracy(splits.train.labels, splits.dev.labels),
         "majority_test_accuracy": majority_accuracy(splits.train.labels, splits.test.labels),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "device": device or "cpu"},
+                    "cpus": os.cpu_count(), "device": backend.normalize_device(device)},
         "strategies": {}, "data_efficiency": {}, "runs": dict(done),
     }
 

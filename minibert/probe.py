@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
+from . import backend, plots
 from .heads import SoftmaxHead, head_predict, train_head
 from .metrics import accuracy, macro_f1, majority_accuracy
 from .model import BertModel
@@ -77,7 +77,7 @@ def run_probe(splits: Splits, weights=None, max_length: int = 64, epochs: int = 
         "majority_test_accuracy": majority_accuracy(labels["train"], labels["test"]),
         "layers": layers,
         "extract_seconds": extract_s, "wall_s": m["wall_s"], "peak_mem_mb": m["peak_mem_mb"],
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": device or "cpu"},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": backend.normalize_device(device)},
     }
 
 

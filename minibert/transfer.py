@@ -202,8 +202,7 @@ def random_init(splits: Splits, weights=None, epochs: int = 3, lr: float = 1e-4,
     config.num_labels = splits.num_labels
 
     def build():
-        model = BertForSequenceClassification(config, seed=seed)
-        return model.to(device) if device is not None else model
+        return BertForSequenceClassification(config, seed=seed).to(device)  # device None: MINIBERT_DEVICE, else cpu
 
     return _train_classifier("random_init", build, tokenizer, splits, settings, progress, checkpoint_dir)
 

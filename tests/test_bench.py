@@ -103,7 +103,19 @@ def test_cli_has_bench():
     from minibert.cli import build_parser, cmd_bench
 
     args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere"])
-    assert args.func is cmd_bench and args.quick and args.out == "somewhere"
+    assert args.func is cmd_bench and args.quick and args.out == "somewhere" and args.device is None
+    assert build_parser().parse_args(["bench", "--device", "cuda"]).device == "cuda"
+
+
+def test_a_failed_worker_makes_the_exit_status_1(bench, tmp_path, capsys):
+    """A worker that fails (here: stopped by --worker-timeout) is reported, and the run's exit
+    status says so, so tools/gpu_check.sh cannot pass with a benchmark that did not run."""
+    argv = ["--models", "tiny", "--no-reference", "--only", "infer", "--worker-timeout", "0.01", "--out", str(tmp_path)]
+    assert bench.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "timed out after 0.01 s" in captured.out
+    assert "1 of 1 workers failed: infer tiny minibert" in captured.err
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["runs"][0]["result"]["error"]
 
 
 def test_cuda_without_a_gpu_is_refused(bench, capsys):
@@ -129,3 +141,12 @@ def test_gpu_check_script_skips_cleanly_without_a_gpu(tmp_path):
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "skipped" in done.stdout and not (tmp_path / "gpu").exists()
+    # where nvidia-smi lists a GPU that minibert cannot use (CuPy missing or broken), it fails instead
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: a GPU (UUID: GPU-0)'\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and "has a GPU but minibert cannot use it" in done.stdout, done.stdout
+    assert "device 'cuda'" in done.stdout  # the DeviceError that says why

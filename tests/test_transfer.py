@@ -12,7 +12,7 @@ import pytest
 
 from minibert.compare import markdown_tables, run_comparison
 from minibert.data import read_labelled_file, split_dataset, split_of
-from minibert.errors import DataError
+from minibert.errors import DataError, DeviceError
 from minibert.transfer import (Splits, feature_extraction, fine_tune, load_splits, random_init, splits_from_file,
                                subsample, truncate)
 
@@ -66,6 +66,15 @@ def test_random_init_trains_the_whole_architecture(tiny_splits):
     r = random_init(tiny_splits, epochs=1, progress=False)
     assert r.strategy == "random_init" and r.trainable_params == 22_713_986
     assert r.settings["lr"] == 1e-4
+
+
+@pytest.mark.parametrize("strategy", [fine_tune, feature_extraction, random_init])
+def test_every_strategy_follows_minibert_device(tiny_splits, monkeypatch, tmp_path, strategy):
+    """device=None means MINIBERT_DEVICE for all three (random init used to stay on the CPU)."""
+    monkeypatch.setenv("MINIBERT_DEVICE", "tpu")  # not a device: a strategy that reads the variable says so
+    kwargs = {"cache_folder": tmp_path} if strategy is feature_extraction else {}
+    with pytest.raises(DeviceError, match="MINIBERT_DEVICE"):
+        strategy(tiny_splits, epochs=1, progress=False, **kwargs)
 
 
 def test_compare_writes_results_tables_and_plots(tmp_path):

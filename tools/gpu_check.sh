@@ -10,7 +10,9 @@
 #
 # Usage (from anywhere):   OUT=/some/folder tools/gpu_check.sh
 # Results go to $OUT (default runs/gpu): nvidia-smi.txt, pytest-cupy.txt, bench/results.{json,md}.
-# Without CuPy or without a GPU it says so and exits 0: nothing to check there.
+# Without a GPU it says so and exits 0: nothing to check there. Where nvidia-smi lists a GPU
+# that minibert cannot use (CuPy missing or broken) it exits 1, and a failed test or benchmark
+# worker makes its exit status non-zero too.
 # MiniLM's test runs only where its weights are already in weights/ (no download on a
 # machine without network); the tiny models' tests need nothing but the checkout.
 set -uo pipefail
@@ -19,7 +21,13 @@ OUT="${OUT:-runs/gpu}"
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # minibert from this checkout, installed or not
 
-if ! "$PY" -c "import sys; from minibert.backend import cuda_available; sys.exit(0 if cuda_available() else 1)"; then
+if ! why=$("$PY" -c "import numpy; from minibert.backend import to_device; to_device(numpy.zeros(1), 'cuda')" 2>&1); then
+    if command -v nvidia-smi > /dev/null && nvidia-smi -L 2>/dev/null | grep -q "^GPU"; then
+        # A GPU is there but CuPy cannot use it: that is a failure to report, not a skip.
+        echo "gpu_check: this machine has a GPU but minibert cannot use it:"
+        echo "$why" | tail -n 3
+        exit 1
+    fi
     echo "gpu_check: no CuPy or no CUDA GPU on this machine: skipped (nothing to check here)"
     exit 0
 fi
@@ -48,7 +56,8 @@ else
     status=1
 fi
 
-"$PY" benchmarks/bench.py --device cuda --models base --repeats 5 --out "$OUT/bench" 2>&1 | tee "$OUT/bench.txt"
+# (each worker stopped after 240 s: a hang must not eat the machine's time)
+"$PY" benchmarks/bench.py --device cuda --models base --repeats 5 --worker-timeout 240 --out "$OUT/bench" 2>&1 | tee "$OUT/bench.txt"
 bench_status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] && status=$bench_status
 echo "gpu_check: done (exit status $status); results in $OUT"
