@@ -110,6 +110,19 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def random_generator(xp, seed):
+    """A new random generator on the backend ``xp`` (numpy or cupy), seeded with ``seed``.
+
+    NumPy: ``default_rng`` (PCG64). CuPy: Philox4x3210, a counter-based generator whose
+    setup only stores the seed in each GPU thread's state; CuPy's ``default_rng`` (XORWOW)
+    skips every thread's stream ahead when it is made, which is slow, and the trainer
+    makes a new generator for every dropout layer at every step (Module.reseed_dropout).
+    """
+    if xp is np:
+        return np.random.default_rng(seed)
+    return xp.random.Generator(xp.random.Philox4x3210(int(seed)))
+
+
 def seed(value: int) -> None:
     """Seed NumPy's (and, when loaded, CuPy's) global random generators."""
     np.random.seed(value)

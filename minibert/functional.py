@@ -476,7 +476,7 @@ def scaled_dot_product_attention(q, k, v, mask_bias=None, dropout_p=0.0, rng=Non
     scale = q.dtype.type(1.0 / math.sqrt(HS))
     q_scaled = q * scale  # scaling q [.., T, HS] costs less than scaling the scores [.., T, T]
     scores = q_scaled @ k.transpose(0, 1, 3, 2)  # [B, NH, T, HS] @ [B, NH, HS, T] -> [B, NH, T, T]
-    if mask_bias is not None and mask_bias.any():  # (a batch without padding has nothing to add)
+    if mask_bias is not None:  # (BertModel passes None for a batch without padding)
         scores += mask_bias
     probs, _ = softmax(scores, axis=-1, out=scores)  # [B, NH, T, T], each row sums to 1 (in the scores' memory)
     if mask_bias is not None:

@@ -292,7 +292,7 @@ class Dropout(Module):
     def rng_for(self, x):
         xp = backend.get_xp(x)
         if xp.__name__ not in self._rngs:
-            self._rngs[xp.__name__] = xp.random.default_rng(self.seed)
+            self._rngs[xp.__name__] = backend.random_generator(xp, self.seed)
         return self._rngs[xp.__name__]
 
     def forward(self, x):

@@ -367,7 +367,9 @@ class BertModel(Module):
             BertModelOutput with last_hidden_state [B, T, H] and pooler_output [B, H].
         """
         ids, mask, types = self.prepare_inputs(input_ids, attention_mask, token_type_ids)
-        mask_bias = F.attention_mask_bias(mask, self.dtype)  # [B, 1, 1, T]: 0 or very negative
+        # [B, 1, 1, T]: 0 or very negative; None for a batch without padding (nothing to add:
+        # decided once here, not in every layer, where on a GPU each check waits for the device)
+        mask_bias = None if mask.all() else F.attention_mask_bias(mask, self.dtype)
         x = self.embeddings(ids, types)  # [B, T, H]
         last, hidden_states = self.encoder(x, mask_bias, output_hidden_states, output_attentions)  # [B, T, H]
         pooled = self.pooler(last)  # [B, H]

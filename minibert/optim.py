@@ -153,7 +153,9 @@ def clip_grad_norm(parameters, max_norm: float) -> float:
     grads = [p.grad for p in parameters if p.requires_grad and p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+    xp = backend.get_xp(grads[0])
+    squares = xp.stack([(g * g).sum() for g in grads])  # [number of gradients], on their device
+    total = math.sqrt(float(squares.astype(xp.float64).sum()))  # one copy to the host, not one per gradient
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:

@@ -21,6 +21,7 @@ if not backend.cuda_available():
 import cupy as cp  # noqa: E402  (only once we know it imports)
 
 from minibert import functional as F  # noqa: E402
+from minibert.errors import MinibertWarning  # noqa: E402
 from minibert.model import BertForSequenceClassification, BertModel  # noqa: E402
 
 FLOAT32_TOL = 1e-4
@@ -164,6 +165,81 @@ def test_adamw_steps_on_cuda_follow_the_cpu(fixtures_dir, tiny_reference):
         finals[device] = model.state_dict()
     for name, expected in finals["cpu"].items():
         np.testing.assert_allclose(finals["cuda"][name], expected, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_tiny_float32_on_cuda_follows_the_cpu(fixtures_dir, tiny_reference):
+    """float32 on the GPU, where the MiniLM weights are not at hand (the lent machine has no
+    network and weights/ is not copied to it): the tiny model's every layer within float32
+    rounding of the same model on the CPU, padded sequences included."""
+    ref = tiny_reference
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        model = BertModel.from_pretrained(fixtures_dir / "tiny_bert", dtype=np.float32, device=device)
+        out = model(ref["input_ids"], attention_mask=ref["attention_mask"], token_type_ids=ref["token_type_ids"],
+                    output_hidden_states=True)
+        outputs[device] = [to_numpy(h) for h in out.hidden_states] + [to_numpy(out.pooler_output)]
+    for got, expected in zip(outputs["cuda"], outputs["cpu"]):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_on_cuda(fixtures_dir, tiny_reference):
+    """Training mode on the GPU: dropout drops about p of its input and scales the rest by
+    1/(1-p), the same seed gives the same masks (hence the same loss and gradients), and
+    another seed other masks."""
+    from minibert.layers import Dropout
+
+    layer = Dropout(0.1, seed=3)
+    y = to_numpy(layer(cp.ones((500, 1000), dtype=cp.float32)))
+    assert abs((y == 0).mean() - 0.1) < 0.005
+    np.testing.assert_allclose(y[y != 0], np.float32(1 / 0.9))
+
+    ref = tiny_reference
+    model = BertForSequenceClassification.from_pretrained(
+        fixtures_dir / "tiny_bert_tanh_cls", dtype=np.float32, device="cuda").train()
+    labels = np.arange(len(ref["input_ids"])) % model.config.num_labels
+
+    def loss_and_grads(seed):
+        model.zero_grad()
+        model.reseed_dropout(seed)
+        out = model(ref["input_ids"], attention_mask=ref["attention_mask"], labels=labels)
+        model.backward()
+        return float(to_numpy(out.loss)), {n: to_numpy(p.grad) for n, p in model.named_parameters()}
+
+    loss_a, grads_a = loss_and_grads(7)
+    loss_again, grads_again = loss_and_grads(7)
+    loss_b, _ = loss_and_grads(8)
+    assert loss_again == loss_a and loss_b != loss_a
+    for name, g in grads_a.items():
+        assert np.isfinite(g).all(), name
+        np.testing.assert_array_equal(grads_again[name], g, err_msg=name)
+
+
+def test_trainer_on_cuda(fixtures_dir):
+    """The whole loop on the GPU (batches, dropout, clipping, AdamW, the schedule,
+    evaluation) with the small-vocabulary test model: the loss falls on its own data, and
+    the weights and every optimizer state stay on the GPU."""
+    from minibert.data import TextDataset
+    from minibert.pretrained import load_tokenizer
+    from minibert.train import TrainConfig, Trainer
+
+    folder = fixtures_dir / "formats" / "safetensors"  # a 2-layer BERT with its own 99-word vocabulary
+    tokenizer = load_tokenizer(folder)
+    texts = ["the cat sat on the mat", "a good film", "the dog was bad", "hello world", "a bad night",
+             "the film is good", "the dog sat at night", "hello paris"] * 4
+    labels = [0, 1, 0, 1, 0, 1, 0, 1] * 4
+    data = TextDataset(texts, labels, ["no", "yes"])
+    with pytest.warns(MinibertWarning, match="newly initialised"):  # the new classifier head
+        model = BertForSequenceClassification.from_pretrained(folder, num_labels=2, device="cuda")
+    trainer = Trainer(model, tokenizer, data, data, TrainConfig(epochs=8, batch_size=8, lr=1e-3, warmup_ratio=0.0,
+                                                                 max_length=16, progress=False, seed=1))
+    history = trainer.train()
+    losses = [e["train_loss"] for e in history.epochs]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    assert all(isinstance(p.data, cp.ndarray) for p in model.parameters())
+    moments = [*trainer.optimizer.m.values(), *trainer.optimizer.v.values()]
+    assert moments and all(isinstance(m, cp.ndarray) for m in moments)
+    assert 0 <= history.epochs[-1]["dev_accuracy"] <= 1
 
 
 # ----------------------------------------------------------------------------------------
