@@ -188,7 +188,11 @@ class Module:
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """{name: NumPy array} of every parameter (always on the host)."""
+        """{name: NumPy array} of every parameter (always on the host).
+
+        On the CPU these are the parameters' own arrays, not copies: training goes on
+        changing them in place, so ``copy()`` what you want to keep as a snapshot.
+        """
         return {name: backend.to_numpy(p.data) for name, p in self.named_parameters()}
 
 

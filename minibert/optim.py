@@ -74,6 +74,10 @@ class AdamW:
                 xp = backend.get_xp(p.data)
                 self.m[name] = xp.zeros_like(p.data)
                 self.v[name] = xp.zeros_like(p.data)
+            elif backend.device_of(self.m[name]) != backend.device_of(p.data):  # the model moved (.to) since
+                device = backend.device_of(p.data)                                  # the last step: so do the moments
+                self.m[name] = backend.to_device(self.m[name], device)
+                self.v[name] = backend.to_device(self.v[name], device)
             m, v = self.m[name], self.v[name]
             if self.weight_decay and not no_weight_decay(name):
                 p.data *= dtype(1.0 - self.lr * self.weight_decay)  # decoupled: w <- w - lr wd w

@@ -219,9 +219,9 @@ def load_state_dict(model, tensors: dict, source: str, strict: bool = False, fil
     if strict and (missing or unexpected):
         unexpected_shown = [file_names.get(key, key) for key in unexpected]
         raise WeightsError(f"{source}: strict loading failed: missing {missing}, unexpected {unexpected_shown}")
-    dtype = model.dtype
+    dtype, device = model.dtype, model.device
     for target, array in assignments.items():
-        params[target].data = np.ascontiguousarray(array, dtype=dtype)
+        params[target].data = backend.to_device(np.ascontiguousarray(array, dtype=dtype), device)
     if missing:
         warnings.warn(
             f"{source}: {', '.join(missing)} not in the file: newly initialised at random "

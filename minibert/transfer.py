@@ -107,7 +107,11 @@ class StrategyResult:
 
 @contextmanager
 def measure():
-    """Wall time and peak traced memory (MB) of a block: ``with measure() as m: ...; m["wall_s"]``."""
+    """Wall time and peak traced memory (MB) of a block: ``with measure() as m: ...; m["wall_s"]``.
+
+    The memory is the host's only: tracemalloc sees what Python and NumPy allocate, not
+    CuPy's arrays on a GPU (a run on the GPU reports little more than its batches here).
+    """
     started_here = not tracemalloc.is_tracing()
     if started_here:
         tracemalloc.start()

@@ -166,6 +166,21 @@ def test_adamw_steps_on_cuda_follow_the_cpu(fixtures_dir, tiny_reference):
     for name, expected in finals["cpu"].items():
         np.testing.assert_allclose(finals["cuda"][name], expected, rtol=1e-9, atol=1e-12, err_msg=name)
 
+    # a model moved to the GPU between steps takes its optimizer's moments along
+    model = BertForSequenceClassification.from_pretrained(
+        fixtures_dir / "tiny_bert_tanh_cls", dtype=np.float64, device="cpu").eval()
+    optimizer = AdamW(model.named_parameters(), lr=1e-3, weight_decay=0.01)
+    for step in range(3):
+        if step == 1:
+            model.to("cuda")
+        model.zero_grad()
+        model(ref["input_ids"], attention_mask=ref["attention_mask"], labels=labels)
+        model.backward()
+        optimizer.step()
+    assert all(isinstance(m, cp.ndarray) for m in optimizer.m.values())
+    for name, expected in finals["cpu"].items():
+        np.testing.assert_allclose(model.state_dict()[name], expected, rtol=1e-9, atol=1e-12, err_msg=name)
+
 
 def test_tiny_float32_on_cuda_follows_the_cpu(fixtures_dir, tiny_reference):
     """float32 on the GPU, where the MiniLM weights are not at hand (the lent machine has no
