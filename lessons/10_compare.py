@@ -31,7 +31,7 @@ How to run it (from any folder)
     python lessons/10_compare.py                        reads runs/quick/, else runs/full/
     python lessons/10_compare.py --results runs/full    reads that folder
     python lessons/10_compare.py --run                  runs `minibert compare --quick` first if no
-                                                        results exist (10-30 minutes on 2 cores)
+                                                        results exist (about 9 minutes on 2 idle cores)
     python lessons/10_compare.py --quick                a tiny comparison in a temporary folder (~1-2 min)
 The folders runs/quick and runs/full are looked for in the current folder, then in the
 checkout this lesson lives in. Make them with `minibert compare --quick` (or `make demo`)
@@ -302,7 +302,7 @@ def takeaways(results):
     if n_train < 500 or results["data"]["test"] < 200:
         print(f"""This run trained on {n_train} reviews and scored {results['data']['test']} test reviews: far too few
 for its accuracies to mean much (see the noise estimate in section 4). Use it to see the
-machinery; for real numbers run `minibert compare --quick` (about 10 minutes) and read it
+machinery; for real numbers run `minibert compare --quick` (about 9 minutes) and read it
 with this lesson.
 """)
     if results["settings"]["mode"] == "full" and strategies:
@@ -362,12 +362,12 @@ def main():
         folder = find_results_folder()
         if folder is None and args.run:
             folder = Path("runs") / "quick"
-            section("0. No results yet: running `minibert compare --quick` (about 10 minutes)")
+            section("0. No results yet: running `minibert compare --quick` (about 9 minutes)")
             run_comparison(folder, quick=True, progress=True)
         elif folder is None:
             raise SystemExit("No comparison results found (runs/quick/results.json or runs/full/results.json, in "
                              f"this folder or in {CHECKOUT}).\nMake them first:\n"
-                             "    minibert compare --quick        (about 10 minutes on 2 cores)\n"
+                             "    minibert compare --quick        (about 9 minutes on 2 idle cores)\n"
                              "or run this lesson with --run to do that for you, or with --quick for a tiny "
                              "comparison (about a minute).")
 
