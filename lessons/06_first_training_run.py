@@ -18,7 +18,7 @@ What it teaches
     when other programs keep the cores busy). It prints the time it took at the end.
 
 What you should see (default run, idle 2-core development machine): dev accuracy 41.5%
-    before training (a random head: about chance), 78.5% after the 40 steps; the loss
+    before training (a random head: about chance), 78.5% after the 40 steps;
     a mean training loss of 0.66 in epoch 1 and 0.39 in epoch 2; 56 s in all, 1.3 s per step.
 
 How to run it (from any folder; the model and the reviews are downloaded on first use)
