@@ -31,8 +31,8 @@ def _import_cupy():
     except ImportError as exc:
         raise DeviceError(
             "device 'cuda' needs CuPy, which is not installed: "
-            "pip install 'minibert[cuda12]' or 'minibert[cuda13]' (the CUDA version nvidia-smi shows), "
-            "or use device 'cpu'"
+            "in the minibert checkout, pip install -e '.[cuda12]' or -e '.[cuda13]' (the CUDA version "
+            "nvidia-smi shows), or use device 'cpu'"
         ) from exc
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -74,8 +74,9 @@ class AdamW:
                 xp = backend.get_xp(p.data)
                 self.m[name] = xp.zeros_like(p.data)
                 self.v[name] = xp.zeros_like(p.data)
-            elif backend.device_of(self.m[name]) != backend.device_of(p.data):  # the model moved (.to) since
-                device = backend.device_of(p.data)                                  # the last step: so do the moments
+            elif backend.device_of(self.m[name]) != backend.device_of(p.data):
+                # the model was moved (Module.to) since the last step: its moments follow it
+                device = backend.device_of(p.data)
                 self.m[name] = backend.to_device(self.m[name], device)
                 self.v[name] = backend.to_device(self.v[name], device)
             m, v = self.m[name], self.v[name]

@@ -113,7 +113,7 @@ def test_to_device_cuda_without_cupy():
     with pytest.raises(DeviceError) as info:
         backend.to_device(np.ones(2), "cuda")
     message = str(info.value)
-    assert "CuPy" in message and "pip install" in message and "minibert[cuda12]" in message and "minibert[cuda13]" in message
+    assert "CuPy" in message and "pip install" in message and "-e '.[cuda12]'" in message and "-e '.[cuda13]'" in message
 
 
 @needs_no_cupy

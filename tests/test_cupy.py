@@ -6,7 +6,7 @@ kernels giving the values they give on NumPy.
 - The backward of a whole classifier and three AdamW steps on CuPy, against NumPy's.
 - erf, GELU, LayerNorm, softmax and masked_mean on CuPy arrays against NumPy.
 
-Skipped as a whole where CuPy or a GPU is missing (``pip install 'minibert[cuda12]'`` or ``'minibert[cuda13]'``).
+Skipped as a whole where CuPy or a GPU is missing (``pip install -e '.[cuda12]'`` or ``-e '.[cuda13]'`` in the checkout).
 Results come back to the host with minibert.backend.to_numpy before any comparison.
 """
 
