@@ -97,16 +97,17 @@ def lesson_wordpiece_and_unk(tok: BertTokenizer) -> None:
     print("vocabulary's pieces, or that is longer than 100 characters:")
     for text in ("I ❤ NY", "x" * 101, "ok " + "\u16a0\u16a2\u16a6"):
         print(f"  {text if len(text) < 30 else text[:12] + '...(101 x)'!r:24} -> {tok.tokenize(text)}")
-    print("Because single letters and '##' letters are in the vocabulary, any word in the")
-    print("Latin alphabet can be spelled: [UNK] is rare for English, common for rare scripts.")
+    print("Because single letters and '##' letters are in the vocabulary, almost any word in")
+    print("the Latin alphabet can be spelled: [UNK] is rare for English, common for rare scripts.")
 
 
 def lesson_special_tokens(tok: BertTokenizer) -> None:
     heading("8. Special tokens: [CLS] ... [SEP]")
     ids = tok.encode("I loved it!")
     show_tokens_and_ids(tok.convert_ids_to_tokens(ids), ids)
-    print("encode() frames every text: [CLS] first (the model's summary of the whole input")
-    print("is read at this position), [SEP] at the end of each text.")
+    print("encode() frames every text: [CLS] first (BERT's pooler and classification heads read")
+    print("the final vector at this position; it becomes a summary of the input only once trained")
+    print("for that, see lesson 3), [SEP] at the end of each text.")
     print("Special tokens written in the text are kept whole, but only in that exact spelling:")
     for text in ("The [MASK] sat down.", "The [mask] sat down."):
         print(f"  {text!r:24} -> {tok.tokenize(text)}")

@@ -410,6 +410,8 @@ backward() ADDS to .grad (Parameter.accumulate does grad += new) instead of over
     batch, x feeding q, k, v and the residual) gets the sum of the gradients of every use;
   - it lets one big batch be split into smaller ones that fit in memory (gradient
     accumulation): backward on each part, then ONE optimizer step with the summed gradient.
+    Each part's loss is a mean over that part only, so scale each part's gradient by its
+    share of the batch (part size / batch size) for the sum to be the big batch's gradient.
 The price: before each new step the old gradients must go, or they are counted again.
 Trainer.train_step calls model.zero_grad() before every forward pass.""")
     model.zero_grad()

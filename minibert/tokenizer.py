@@ -2,9 +2,13 @@
 
 A BERT model never sees letters. It sees a list of integers, one per *token*, where
 each integer is a row number in ``vocab.txt`` (30,522 lines for the English BERTs).
-This module turns text into those integers exactly the way Google's original
-``tokenization.py`` does (and its pure-Python port in Hugging Face transformers,
-``BertTokenizerLegacy``): our ids are tested to be identical to theirs.
+This module turns text into those integers exactly the way Hugging Face's pure-Python
+``BertTokenizer`` (``BertTokenizerLegacy`` in transformers 5) does: our ids are tested
+to be identical to its ids. That tokenizer is a port of Google's original
+``tokenization.py`` with two additions, which we follow: NFC normalisation (stage 3) and
+special tokens kept whole (stage 0). Google's own code gives the same ids wherever
+those two do not matter (no ``[MASK]``-style strings in the text; already-NFC text, or an
+uncased vocabulary, whose accent stripping undoes the difference).
 
 The pipeline, stage by stage
 ----------------------------
@@ -13,14 +17,15 @@ Take ``"Héllo, WORLD!  Unaffable 東京 tokenizers."`` with an uncased vocabula
 0. **Special tokens.** ``[CLS]``, ``[SEP]``, ``[PAD]``, ``[UNK]`` and ``[MASK]`` written
    in the text (exactly, case-sensitively) are cut out first and kept whole: they are
    neither lower-cased nor split (``"[cls]"`` is ordinary text: ``[ cl ##s ]``). Our
-   example has none. (As in the reference, a *word* that only becomes a special token
+   example has none. (As in Hugging Face's, a *word* that only becomes a special token
    in stage 1, 3 or 5, such as ``"[CL\x00S]"``, is kept whole as well.)
 1. **Clean-up.** Drop NUL, U+FFFD (the "replacement character" that marks broken
    bytes) and control characters (Unicode categories ``C*``); turn every whitespace
    character (tab, newline, no-break space, ideographic space ...) into a plain space.
 2. **CJK ideographs.** Put spaces around each Chinese/Japanese/Korean *ideograph*, so
    that each becomes a word of its own: ``"東京"`` -> ``" 東  京 "``. (Hiragana,
-   Katakana and Hangul are written in space-separated words and are left alone.)
+   Katakana and Hangul are left alone: Korean separates its words with spaces, but
+   Japanese does not, so a run of kana stays one long word for WordPiece to cut.)
 3. **NFC.** Unicode lets ``"é"`` be one code point or ``"e"`` + a combining accent;
    NFC normalisation picks the one-code-point form so both spellings agree.
 4. **Whitespace split** into words.
@@ -79,7 +84,7 @@ import regex
 
 from .errors import MinibertWarning, TokenizerError
 
-CLS_TOKEN = "[CLS]"  # starts every sequence; its final vector summarises the sequence
+CLS_TOKEN = "[CLS]"  # starts every sequence; the pooler and classification heads read its final vector
 SEP_TOKEN = "[SEP]"  # ends each of the (one or two) texts
 PAD_TOKEN = "[PAD]"  # fills short rows of a batch up to a common length
 UNK_TOKEN = "[UNK]"  # stands for a word the vocabulary cannot spell
@@ -287,7 +292,7 @@ def clean_up_tokenization(text: str) -> str:
 
 
 class BertTokenizer:
-    """BERT's WordPiece tokenizer (BasicTokenizer + WordPiece), ids identical to Google's.
+    """BERT's WordPiece tokenizer (BasicTokenizer + WordPiece), ids identical to Hugging Face's.
 
     Args:
         vocab_file: path of a ``vocab.txt`` (one token per line; line ``i`` is id ``i``).
