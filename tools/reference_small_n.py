@@ -44,7 +44,7 @@ from transformers import BertForSequenceClassification, BertModel, get_linear_sc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # minibert from this checkout
 
 from minibert.compare import FULL, data_efficiency_point  # noqa: E402
-from minibert.data import collate, encode_texts  # noqa: E402
+from minibert.data import batches_by_length, collate, encode_texts  # noqa: E402
 from minibert.pretrained import load_tokenizer, resolve_model_dir  # noqa: E402
 from minibert.transfer import load_splits  # noqa: E402
 from small_n_study import seed_list  # noqa: E402  (tools/ is on sys.path when this file runs)
@@ -52,20 +52,18 @@ from small_n_study import seed_list  # noqa: E402  (tools/ is on sys.path when t
 C_GRID = (0.1, 1.0, 10.0)
 
 
-def batches(encoded: list, labels: list, batch_size: int, order):
-    """Padded torch batches (ids, mask, labels), the examples taken in the given order."""
-    for start in range(0, len(order), batch_size):
-        part = order[start:start + batch_size]
+def batches(encoded: list, labels: list, index_batches):
+    """Padded torch batches (ids, mask, labels), one per list of example indices."""
+    for part in index_batches:
         b = collate([encoded[i] for i in part], [labels[i] for i in part])
         yield torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask), torch.from_numpy(b.labels)
 
 
 def accuracy(model, encoded: list, labels: list) -> float:
     model.eval()
-    order = np.argsort([len(e) for e in encoded], kind="stable")  # little padding
     right = 0
-    with torch.no_grad():
-        for ids, mask, y in batches(encoded, labels, 64, order):
+    with torch.no_grad():  # texts sorted by token count: little padding
+        for ids, mask, y in batches(encoded, labels, batches_by_length([len(e) for e in encoded], 64)):
             right += int((model(input_ids=ids, attention_mask=mask).logits.argmax(-1) == y).sum())
     return right / len(labels)
 
@@ -85,7 +83,8 @@ def fine_tune(folder: Path, train, dev, test, epochs: int, seed: int) -> dict:
     start = time.perf_counter()
     for _ in range(epochs):
         model.train()
-        for ids, mask, y in batches(*train, batch_size, torch.randperm(len(train[0])).tolist()):
+        order = torch.randperm(len(train[0])).tolist()  # random batches, as the reference draws them
+        for ids, mask, y in batches(*train, [order[i:i + batch_size] for i in range(0, len(order), batch_size)]):
             loss = model(input_ids=ids, attention_mask=mask, labels=y).loss
             optimizer.zero_grad()
             loss.backward()
@@ -99,10 +98,8 @@ def fine_tune(folder: Path, train, dev, test, epochs: int, seed: int) -> dict:
 def mean_features(encoder, encoded: list) -> np.ndarray:
     """Last layer, mean over the real tokens: [N, H] float64."""
     out = np.zeros((len(encoded), encoder.config.hidden_size))
-    order = np.argsort([len(e) for e in encoded], kind="stable")
     with torch.no_grad():
-        for start in range(0, len(order), 64):
-            part = order[start:start + 64]
+        for part in batches_by_length([len(e) for e in encoded], 64):
             b = collate([encoded[i] for i in part], np.zeros(len(part)))
             mask = torch.from_numpy(b.attention_mask)
             hidden = encoder(input_ids=torch.from_numpy(b.input_ids), attention_mask=mask).last_hidden_state
