@@ -164,7 +164,7 @@ top. The price: the vectors were made for some other purpose, and the task canno
     print(f"""The encoder turns a review of T tokens into T vectors of {model.config.hidden_size} numbers per layer.
 A head needs ONE vector per review. Four ways to pool the token vectors into one:
   cls         the last layer's vector at [CLS], the token put in front of every text
-  pooler      tanh(W h_[CLS] + b): a dense layer that BERT's pretraining put on top of [CLS]
+  pooler      tanh(W h_[CLS] + b): the dense layer BERT puts on top of [CLS] (untrained here)
   mean        the average of the last layer's vectors over the real tokens (padding left out)
   mean_last4  the means of the last four layers side by side: 4 x {model.config.hidden_size} = \
 {4 * model.config.hidden_size} numbers
@@ -243,13 +243,17 @@ prediction: "does sentence B follow sentence A?", a task far from sentiment. Fin
 would teach [CLS] the new task; a frozen model never gets that chance. all-MiniLM-L6-v2 is
 a small BERT that was then trained as a sentence encoder (Sentence-BERT style), with the
 MEAN of its token vectors as the sentence vector: that average is exactly the vector it
-learned to make meaningful, while its pooler got no training signal at all in that phase:
-expect the pooler to score worst.
+learned to make meaningful. Its pooler was never trained at all (in the file its bias is
+exactly 0 and its weights a random draw): a fixed random map of [CLS], so expect the
+pooler to score no better than [CLS], probably worst.
 
 The mean also has a simpler advantage: every word contributes. "A dull, lifeless film"
 puts "dull" and "lifeless" straight into the average, while [CLS] holds only what one
-position happened to gather through attention. Reimers & Gurevych (2019) measured the same:
-for a BERT not trained on the task, mean pooling gives the better sentence vector.
+position happened to gather through attention. Reimers & Gurevych (2019) found the same for
+comparing sentences by cosine similarity without any training on top (mean pooling far
+ahead of [CLS]); with a classifier trained on the features, as here, the gap was small for
+the original BERT. The big gap here comes mostly from this model's training: it learned to
+make the MEAN meaningful.
 
 mean_last4 gives the head 4 x more to work with: the lower layers keep more of the words
 themselves, the top layer more of what the sentence-embedding training wanted. More numbers

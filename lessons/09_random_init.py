@@ -119,8 +119,9 @@ std {float(query.weight.data.std()):.4f}
           f"{model.bert.pooler.num_parameters() + model.classifier.num_parameters():>33,}")
     print(f"  {'all':<38} {model.num_parameters(trainable_only=True):>33,}")
     print(f"""
-Fine-tuning (lesson 8) started from the same {model.num_parameters():,} numbers already trained on
-billions of words; only the head's 770 were random. Here all of them are, and the only
+Fine-tuning (lesson 8) started from the same {model.num_parameters():,} numbers, nearly all already
+trained on billions of words; only the pooler's and the head's {model.bert.pooler.num_parameters() + model.classifier.num_parameters():,}
+were random (this checkpoint's pooler was never trained). Here all of them are, and the only
 thing to learn them from is {len(train)} reviews with a label each.""")
 
     # ------------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ below shows how many labels it needs to be reliably better than guessing.""")
     where = "in that first stretch" if len(train) < 3000 else "where scratch training starts to learn"
     print(f"""
 At 100 to 1,000 labels the randomly initialised model stays at or near the majority class
-(58.7, 58.9 and 56.8% against 56.6%: at 1,000 it predicts "fresh" for everything), while
+(58.7, 58.9 and 56.8% against 56.6%: at 1,000 it predicts "fresh" for almost everything), while
 the pretrained model, fine-tuned or frozen, is at 65-80%. This run, with {len(train)} labels,
 is {where}. From 3,000 labels scratch training starts to learn (68.9%), and with
 all 10,209 it reaches 78.6%: it catches up with the frozen mean-pooled features (77.4%).

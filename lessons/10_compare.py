@@ -146,8 +146,8 @@ def explain_columns(results):
   peak memory        the most that Python and NumPy allocated during the run above what
                      was allocated before it (tracemalloc): activations kept for the
                      backward pass, gradients, AdamW's running averages. Not the process
-                     size; the fine-tuned models' weights (87 MB) were loaded before the
-                     measurement started, the frozen encoder's inside it
+                     size; each strategy's measurement includes loading its model (the
+                     weights alone are 87 MB of float32 numbers)
   tokens/s           training throughput (fine-tune, random init), or the speed of the
                      one encoder pass that makes the features (frozen features;
                      "cached" when the features came from an earlier run's cache)""")
@@ -170,8 +170,9 @@ How much of that is noise? {n_test:,} test reviews: one review is {100 / n_test:
 error of an accuracy is about {se:.1f} points: another {n_test:,} reviews drawn the same way could
 move a score by that much. Two strategies scored on the SAME reviews get most of them right
 together, so the gap between them wobbles less than that; still, take a gap under about
-{noise:.1f} points (two standard errors) as a hint, not a result. The seed adds its own noise
-(about a point in the reference).
+{noise:.1f} points (two standard errors) as a hint, not a result. The seed adds its own noise:
+at 100 labels, fine-tuning moved by 4 points with the seed alone here and by 6 in PyTorch
+(docs/results/small-n-100.md); with all the labels, much less.
 """)
     pairs = [("fine_tune", "feature_extraction"), ("feature_extraction", "random_init"), ("fine_tune", "random_init")]
     for a, b in pairs:

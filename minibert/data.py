@@ -223,7 +223,7 @@ def batch_order(lengths, batch_size: int, seed: int | None = None, bucket: bool 
         bucket: length bucketing: shuffle, cut into chunks of up to 50 batches, sort each
             chunk by length, batch it, then shuffle the batches. Batches then hold similar
             lengths (little padding) while their order stays random. A small data set is cut
-            into at least 4 chunks (chunks of one batch: no sorting, below 4 batches): one
+            into at least 4 chunks (below 8 batches every chunk is one batch: no sorting): one
             chunk holding everything would make every epoch's batches the same length
             groups, with only their order shuffled.
     """

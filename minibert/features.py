@@ -2,10 +2,11 @@
 
 Poolings (what one vector per text is made of):
   mean        the average of the last layer's real-token vectors (the default: Sentence-BERT,
-              Reimers & Gurevych 2019, measured it as the better sentence vector of a BERT
-              not fine-tuned for the task; [CLS] alone was worse)
+              Reimers & Gurevych 2019, found it the better sentence vector for cosine
+              similarity, and all-MiniLM-L6-v2 was trained to make exactly this mean meaningful)
   cls         the last layer's vector at [CLS]
-  pooler      the pooler's output, tanh(dense(h_[CLS])), trained for next-sentence prediction
+  pooler      the pooler's output, tanh(dense(h_[CLS])) (trained for next-sentence prediction
+              in the original BERTs; never trained in all-MiniLM-L6-v2, whose pooler is random)
   mean_last4  the mean-pooled vectors of the last four layers, concatenated ([N, 4H]), in the
               spirit of the BERT paper's feature-based experiment (which concatenated the
               last four layers' token vectors)

@@ -237,7 +237,8 @@ class BertEncoder(Module):
 
 
 class BertPooler(Module):
-    """pooled = tanh(dense(h_[CLS])): a summary vector trained for next-sentence prediction."""
+    """pooled = tanh(dense(h_[CLS])): the original BERTs trained it for next-sentence prediction
+    (all-MiniLM-L6-v2's, unused in its training, was never trained: its bias is all 0)."""
 
     def __init__(self, config: BertConfig, rng, dtype):
         self.dense = Linear(config.hidden_size, config.hidden_size, rng, config.initializer_range, dtype)

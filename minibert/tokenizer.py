@@ -5,10 +5,12 @@ each integer is a row number in ``vocab.txt`` (30,522 lines for the English BERT
 This module turns text into those integers exactly the way Hugging Face's pure-Python
 ``BertTokenizer`` (``BertTokenizerLegacy`` in transformers 5) does: our ids are tested
 to be identical to its ids. That tokenizer is a port of Google's original
-``tokenization.py`` with two additions, which we follow: NFC normalisation (stage 3) and
-special tokens kept whole (stage 0). Google's own code gives the same ids wherever
-those two do not matter (no ``[MASK]``-style strings in the text; already-NFC text, or an
-uncased vocabulary, whose accent stripping undoes the difference).
+``tokenization.py`` with three differences, which we follow: NFC normalisation (stage 3),
+special tokens kept whole (stage 0), and every character of a Unicode category ``C*``
+dropped in the clean-up (stage 1; Google's current code drops only ``Cc`` and ``Cf``).
+Google's own code gives the same ids wherever these do not matter: no ``[MASK]``-style
+strings in the text, no private-use or unassigned code points, and already-NFC text or an
+uncased vocabulary (whose accent stripping undoes the difference).
 
 The pipeline, stage by stage
 ----------------------------

@@ -8,7 +8,8 @@ import unicodedata  # noqa: F401  (category(), normalize(): you will need them)
 
 
 def basic_tokenize(text, do_lower_case=True):
-    """Split a text into words and punctuation, the way Google's BERT tokenizer does.
+    """Split a text into words and punctuation, the way BERT's tokenizer does (Hugging Face's
+    version of Google's: it drops every character of a Unicode category C*).
 
     The stages, in order:
         1. clean-up: drop "\\x00", "\\ufffd" and every control/format character (Unicode
