@@ -27,8 +27,9 @@ How it measures, so that the comparison is fair:
     repeats; the tables show medians. Workers of the same workload run one after the other,
     so that a busy spell of a shared machine hits them alike; ``--rounds 2`` runs each
     group twice in alternating order and pools the repeats.
-  - When ``torch`` and ``transformers`` import, PyTorch runs the same workloads twice, with
-    eager attention and with its default (sdpa); the tokenizer is held against Hugging
+  - When ``torch`` and ``transformers`` import, PyTorch runs the model workloads twice, with
+    eager attention and with its default (sdpa) (``--quick``: BERT-base's training step
+    with eager attention only); the tokenizer is held against Hugging
     Face's pure-Python ``BertTokenizer`` (``BertTokenizerLegacy`` in transformers 5), and the
     ids of both are checked to be identical. Without them, minibert's numbers alone.
 
@@ -37,6 +38,8 @@ markdown tables are printed too. ``--profile`` adds cProfile listings of one Min
 inference step and one training step (``profile_infer.txt``, ``profile_train.txt``);
 ``--render results.json`` redraws the tables of an earlier run. ``--quick``: 2 repeats,
 1000 texts for the features, BERT-base's training step once and without its sweep.
+``--device cuda`` runs the inference and training-step workloads only, minibert on CuPy
+against PyTorch on CUDA; ``--worker-timeout S`` stops a worker that runs longer than S s.
 """
 
 from __future__ import annotations

@@ -123,11 +123,18 @@ def random_generator(xp, seed):
     return xp.random.Generator(xp.random.Philox4x3210(int(seed)))
 
 
-def seed(value: int) -> None:
-    """Seed NumPy's (and, when loaded, CuPy's) global random generators."""
-    np.random.seed(value)
-    if _cupy is not None:
-        _cupy.random.seed(value)
+def scatter_add(table, ids, values) -> None:
+    """table[ids[i]] += values[i] for every i, in place, adding up repeated ids.
+
+    (``table[ids] += values`` would keep only one of the values of a repeated id.)
+    NumPy's unbuffered ``add.at`` does it on the CPU, ``cupyx.scatter_add`` on a GPU.
+    """
+    if isinstance(table, np.ndarray):
+        np.add.at(table, ids, values)
+    else:
+        import cupyx  # noqa: PLC0415 (only on the GPU path; installed with CuPy)
+
+        cupyx.scatter_add(table, ids, values)
 
 
 # ----------------------------------------------------------------------------------------
@@ -136,7 +143,8 @@ def seed(value: int) -> None:
 # NumPy runs a matrix product on every core (through BLAS) but an element-wise operation
 # (exp, +, *) on one. NumPy releases Python's GIL inside those loops, though, so two
 # Python threads working on two halves of an array really do run at the same time.
-# map_blocks uses that for the big element-wise kernels (erf, softmax): each element (or
+# map_blocks uses that for the big element-wise kernels (erf and GELU, softmax, LayerNorm,
+# and their backwards): each element (or
 # row) is computed exactly as it would be alone, so the result is identical whatever the
 # number of threads.
 # ----------------------------------------------------------------------------------------

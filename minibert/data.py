@@ -96,9 +96,9 @@ def read_labelled_file(path: str | Path, text_column: str = "text", label_column
     """Read texts and labels from a .csv, .tsv or .jsonl file.
 
     Labels may be any strings (or numbers); they are mapped to ids 0, 1, ... in sorted
-    order, so ``label_names[i]`` names id ``i``. Every bad row is reported with its line
-    number: a missing column, an empty text (or one of control characters only), an
-    empty label.
+    order, so ``label_names[i]`` names id ``i``. The first bad row stops the read with a
+    DataError naming its line: a missing column, an empty text (or one of control
+    characters only), an empty label.
     """
     path = Path(path)
     if path.is_dir():

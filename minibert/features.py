@@ -14,7 +14,8 @@ Poolings (what one vector per text is made of):
               then layers 1..L ([N, (L+1)H]); what the layer probe (minibert.probe) reads
 
 Feature extraction runs the encoder once, in eval mode; ``cached_features`` keeps the
-result on disk, keyed by the weights, the texts, the pooling and the length limit, so
+result on disk, keyed by the weights, the texts, the pooling, the length limit, the dtype
+and the casing (features_cache_file), so
 training a new head on the same features takes seconds.
 """
 
@@ -125,8 +126,9 @@ def cached_features(model, tokenizer, texts, pooling: str = "mean", max_length: 
                     fingerprint: str | None = None, refresh: bool = False) -> np.ndarray:
     """embed_texts, remembered on disk under ``folder`` (default: <cache>/features).
 
-    The file name is a digest of (weights, texts, pooling, max_length, dtype): change any of
-    them and the features are computed afresh. Pass ``fingerprint`` (weights_fingerprint)
+    The file name is a digest of (weights, texts, pooling, max_length, dtype, casing):
+    change any of them and the features are computed afresh. max_length defaults to 64
+    here, as the transfer strategies use it (embed_texts' own default is 128). Pass ``fingerprint`` (weights_fingerprint)
     to avoid hashing the weights again for every split; ``refresh=True`` recomputes (and
     rewrites) them even when cached.
     """

@@ -303,7 +303,8 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._cache = None
             return x
-        y, self._cache = F.dropout(x, self.p, self.rng_for(x), training=True)
+        y, cache = F.dropout(x, self.p, self.rng_for(x), training=True)
+        self._cache = self.keep(cache)  # the mask, for the backward (nothing under no_grad())
         return y
 
     def backward(self, dy):

@@ -13,7 +13,8 @@
       dropout, classifier   logits = classifier(dropout(pooler_output))
 
 Shape legend: B batch, T tokens, H hidden, NH heads, HS head size, I intermediate,
-V vocabulary, C classes, L layers. Every forward keeps its kernels' caches for backward.
+V vocabulary, C classes, L layers. Every forward keeps its kernels' caches for backward
+(outside ``no_grad()``, which keeps none).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class BertSelfAttention(Module):
         self.query = Linear(H, H, rng, std, dtype)
         self.key = Linear(H, H, rng, std, dtype)
         self.value = Linear(H, H, rng, std, dtype)
+        # Never called itself: its p and generator go to the attention kernel, which drops
+        # attention probabilities; a module all the same, so reseed_dropout() finds it.
         self.dropout = Dropout(config.attention_probs_dropout_prob, seed=int(rng.integers(2**31)))
         self._cache = None
         self.probs = None  # [B, NH, T, T] of the last forward, when asked to keep them
@@ -369,7 +372,8 @@ class BertModel(Module):
         """
         ids, mask, types = self.prepare_inputs(input_ids, attention_mask, token_type_ids)
         # [B, 1, 1, T]: 0 or very negative; None for a batch without padding (nothing to add:
-        # decided once here, not in every layer, where on a GPU each check waits for the device)
+        # decided once here, not in every layer, where on a GPU each check waits for the device;
+        # a padded batch still checks in each layer for sequences of padding only)
         mask_bias = None if mask.all() else F.attention_mask_bias(mask, self.dtype)
         x = self.embeddings(ids, types)  # [B, T, H]
         last, hidden_states = self.encoder(x, mask_bias, output_hidden_states, output_attentions)  # [B, T, H]
@@ -404,6 +408,8 @@ class BertModel(Module):
                 dx = dpool if dx is None else dx + dpool
         if lowest is None or dx is None:
             return
+        # lowest 0 (the embeddings train) and 1 (layer 0 is the lowest) both go down through
+        # every layer; only 0 then goes on into the embeddings, below.
         for layer in reversed(list(self.encoder.layer)[max(lowest - 1, 0):]):  # top layer first
             dx = layer.backward(dx)  # [B, T, H]
         if lowest == 0:

@@ -15,7 +15,7 @@ bit-identical to a run that was never interrupted.
 Checkpoints (``checkpoint_dir``): each is a folder ``step-NNNNNNN/`` holding
 ``model.safetensors``, ``optimizer.safetensors`` and ``trainer_state.json``, written into
 a temporary folder, flushed to disk and renamed into place; the text file ``latest``
-names the newest complete one. The last two are kept.
+names the newest complete one. The last ``keep_checkpoints`` (default 2) are kept.
 """
 
 from __future__ import annotations

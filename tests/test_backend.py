@@ -93,11 +93,10 @@ def test_device_error_is_a_runtime_error():
         backend.normalize_device("tpu")
 
 
-def test_seed_makes_numpy_reproducible():
-    backend.seed(123)
-    a = np.random.rand(3)
-    backend.seed(123)
-    np.testing.assert_array_equal(a, np.random.rand(3))
+def test_scatter_add_adds_up_repeated_ids():
+    table = np.zeros((4, 2))
+    backend.scatter_add(table, np.array([1, 3, 1]), np.array([[1.0, 2.0], [5.0, 5.0], [10.0, 20.0]]))
+    np.testing.assert_array_equal(table, [[0, 0], [11, 22], [0, 0], [5, 5]])  # id 1 twice: both added
 
 
 # ----------------------------------------------------------------------------------------

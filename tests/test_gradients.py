@@ -307,3 +307,8 @@ def test_no_grad_keeps_nothing_and_backward_then_says_why():
     np.testing.assert_array_equal(out.logits, again.logits)
     model.backward()
     assert model.classifier.weight.grad is not None
+    from minibert.layers import Dropout  # in training mode too: a dropout keeps no mask under no_grad()
+    drop = Dropout(0.5, seed=1)
+    with no_grad():
+        drop(np.ones((4, 4)))
+    assert drop.training and drop._cache is None

@@ -73,6 +73,24 @@ def test_frozen_parameters_are_left_alone():
     assert np.all(b.data == 1) and np.all(a.data < 1)
 
 
+def test_without_bias_correction_as_in_googles_bert():
+    """correct_bias=False (Google's AdamWeightDecayOptimizer): the first step moves by
+    lr * m / (sqrt(v) + eps) with m = (1 - b1) g and v = (1 - b2) g^2 uncorrected, i.e.
+    about lr * 0.1 / sqrt(0.001) = 3.16 lr, not the corrected step's lr."""
+    g = np.array([0.5, -2.0, 1e-3])
+    for correct, factor in ((True, 1.0), (False, 0.1 / np.sqrt(0.001))):
+        p = Parameter(np.zeros(3))
+        p.grad = g.copy()
+        AdamW([("w", p)], lr=0.01, weight_decay=0.0, correct_bias=correct).step()
+        m, v = (1 - 0.9) * g, (1 - 0.999) * g * g
+        if correct:  # m / (1 - b1^1), sqrt(v / (1 - b2^1))
+            expected = -0.01 * (m / 0.1) / (np.sqrt(v) / np.sqrt(0.001) + 1e-8)
+        else:
+            expected = -0.01 * m / (np.sqrt(v) + 1e-8)
+        np.testing.assert_allclose(p.data, expected, rtol=1e-12)
+        np.testing.assert_allclose(np.abs(p.data[:2]), 0.01 * factor, rtol=1e-6)  # where |g| >> eps
+
+
 def test_state_dict_round_trip_continues_identically(ref):
     names = names_of(ref)
 
