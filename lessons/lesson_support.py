@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 try:
-    import minibert  # noqa: F401  (installed with pip install -e ., or run from the repository root)
+    import minibert  # noqa: F401  (installed with pip install -e .; otherwise the fallback below)
 except ImportError:  # not installed: use the checkout these lessons live in
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

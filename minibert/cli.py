@@ -8,7 +8,7 @@
     minibert finetune | features | scratch [--data FILE] [--limit N]   one strategy, on the reviews or a file
     minibert probe [--limit N] [--out DIR]   a head on each layer's features: accuracy by layer
     minibert bench [--quick] [--out DIR]   speed and memory against PyTorch (benchmarks/bench.py)
-    minibert exercise start DIR        copy the exercise stubs (lessons/exercises) into DIR
+    minibert exercise start DIR        copy the exercise stubs and their statements into DIR
     minibert grade DIR                 grade a student's exercise files against the library
 
 Every command takes ``--model`` (a model folder, default: the embedded all-MiniLM-L6-v2)
@@ -19,6 +19,7 @@ exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import MinibertError
@@ -346,6 +347,9 @@ def main(argv=None) -> int:
     except MinibertError as exc:
         print(f"minibert: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output stopped early (minibert ... | head): nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (so the final flush fails silently too)
+        return 141  # 128 + SIGPIPE, as a shell tool would
     except OSError as exc:  # a path that cannot be read or written: an output folder under a file, no permission...
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"minibert: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -81,7 +81,7 @@ def run_strategy(strategy: str, splits: Splits, settings: dict, weights, progres
     common = dict(weights=weights, max_length=settings["max_length"], batch_size=settings["batch_size"],
                   seed=settings["seed"], progress=progress, device=device)
     own = dict(settings[strategy])
-    if epochs is not None:
+    if epochs is not None:  # a data-efficiency run, with the epoch count chosen for its size
         own["epochs"] = epochs
         if strategy != "feature_extraction":
             own["eval_each_epoch"] = False  # data-efficiency runs: only the final scores are used
@@ -140,16 +140,22 @@ def run_comparison(out_dir, quick: bool = False, weights=None, strategies=STRATE
         _write_json(path, results)
 
     def run_once(strategy, data, epochs=None, label=""):
+        # Everything that changes a run's result or its timings: a run made with other
+        # settings, or on another device, is not reused.
         key = _key(strategy, settings[strategy], len(data.train), settings["seed"], epochs, str(weights),
-                   settings["eval_size"], settings["max_length"])
+                   settings["eval_size"], settings["max_length"], settings["batch_size"],
+                   results["machine"]["device"])
         if key in results["runs"]:
             if progress:
                 print(f"[{strategy}{label}] reusing the result in {path}")
             return results["runs"][key]
         if progress:
             print(f"[{strategy}{label}] training on {len(data.train)} examples ...", flush=True)
+        main_run = epochs is None  # (data-efficiency runs pass their own epoch count)
+        # The main frozen-features run computes its features afresh, so that its wall time
+        # includes the encoder pass; the data-efficiency subsets reuse the cache.
         r = run_strategy(strategy, data, settings, weights, progress, device, epochs,
-                 refresh_cache=(strategy == "feature_extraction" and not label)).to_dict()
+                         refresh_cache=(strategy == "feature_extraction" and main_run)).to_dict()
         if progress:
             print(f"[{strategy}{label}] test accuracy {100 * r['test_accuracy']:.1f}%, "
                   f"{r['wall_s']:.0f} s", flush=True)

@@ -90,7 +90,7 @@ def _why_pip_failed(output: str) -> str:
         return f"pip is not installed in {sys.executable} (python -m ensurepip installs it)"
     if any(sign in output for sign in _NETWORK_SIGNS) or "(from versions: none)" in output:
         # "from versions: none" for a pinned release that is on PyPI: the index answered
-        # nothing, which (with retries off) is all pip says when it cannot connect.
+        # nothing, which (once its retries are spent) is all pip says when it cannot connect.
         return ("the Python package index could not be reached (no network, a proxy or firewall, "
                 "or a PIP_INDEX_URL mirror that lacks this package)")
     return "pip failed (see its output below)"

@@ -165,7 +165,7 @@ def _transfer(url: str, part: Path, quiet: bool, timeout: float) -> str | None:
         part.unlink()
         offset = 0
         response, hops = _open(url, 0, timeout)
-        status, (start, total) = response.getcode() or 200, (None, None)
+        status, total = response.getcode() or 200, None
     if status != 206:  # 200 OK: the whole file, from byte 0
         offset = 0
         length = response.headers.get("Content-Length")

@@ -1,7 +1,7 @@
 """matplotlib figures for the comparison: learning curves, side-by-side bars, data efficiency.
 
 Every function takes the results dictionary that ``minibert compare`` writes
-(results.json) and saves one PNG; the Agg backend is used, so no screen is needed.
+(results.json; ``layer_probe``: the one ``minibert probe`` writes) and saves one PNG; the Agg backend is used, so no screen is needed.
 """
 
 from __future__ import annotations

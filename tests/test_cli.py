@@ -155,3 +155,15 @@ def test_python_dash_m_minibert_error_exit_status():
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("minibert: error:") and "Traceback" not in proc.stderr
+
+
+def test_output_cut_short_by_its_reader_is_quiet():
+    """`minibert ... | head`: when the reader stops early, no traceback and no error line."""
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-m", "minibert", "tokenize", "word " * 20000], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""

@@ -557,7 +557,8 @@ def test_tf_bad_entries(tmp_path, entry, message):
 
 @pytest.mark.parametrize("header, message", [(bundle_header(0), "0 data shards"),
                                               (b"\x08\x01\x10\x05", "byte order"),
-                                              (b"\x08\x01\x1a\x02\x10\x02", "newer TensorFlow")])
+                                              (b"\x08\x01\x1a\x02\x10\x02", "newer TensorFlow"),
+                                              (b"\x08\x01\x1a\x02\x18\x01", "rules out readers of version 1")])
 def test_tf_bad_headers(tmp_path, header, message):
     index = write_bundle(tmp_path, {"w": np.ones(3, np.float32)}, header=header)
     assert_error(lambda: load_checkpoint(index), index, message)

@@ -294,3 +294,14 @@ def test_student_code_cannot_change_the_reference_results(tmp_path, capsys):
     assert status == 1 and "score: 0/2 exercises passed" in out, out
     assert "your code changed its input `x` in place" in out
     assert re.search(r"layer_norm: y \[4, 6\] float64: at index \(0, 0\) expected [+-][\d.e+-]+, got \+0\b", out), out
+
+
+def test_exercise_list_names_times_lessons_and_paper_sections(capsys):
+    from minibert.cli import main
+    from minibert.exercises import EXERCISES
+
+    assert main(["exercise", "list"]) == 0
+    out = capsys.readouterr().out
+    for ex in EXERCISES:
+        assert ex.title in out and f"BERT paper, section {ex.paper}" in out
+    assert f"{len(EXERCISES)} exercises" in out

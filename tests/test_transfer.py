@@ -106,6 +106,33 @@ def test_compare_writes_results_tables_and_plots(tmp_path):
     assert again["total_wall_s"] < results["total_wall_s"] / 2
 
 
+def test_compare_reuses_a_run_only_with_the_same_settings_and_device(tmp_path, monkeypatch):
+    """resume=True reuses a finished run only when nothing that changes its result or its
+    timings differs: another batch size, or another device, runs it again."""
+    import minibert.compare as compare
+    from minibert.transfer import StrategyResult
+
+    calls = []
+
+    def fake_run(strategy, splits, settings, weights, progress, device, epochs=None, refresh_cache=False):
+        calls.append((strategy, device))
+        return StrategyResult(strategy, 0.5, 0.4, 0.5, 0.4, 10, 1.0, 1.0, 100.0, len(splits.train),
+                              history={"epochs": [{"epoch": 1, "dev_accuracy": 0.5, "train_loss": 0.7}]})
+
+    monkeypatch.setattr(compare, "run_strategy", fake_run)
+    small = {"train_size": 40, "eval_size": 24}
+    run = dict(quick=True, progress=False, data_efficiency=False)
+    compare.run_comparison(tmp_path, overrides=small, **run)
+    assert len(calls) == 3
+    compare.run_comparison(tmp_path, overrides=small, **run)
+    assert len(calls) == 3  # all three reused
+    compare.run_comparison(tmp_path, overrides={**small, "batch_size": 16}, **run)
+    assert len(calls) == 6  # another batch size: run again
+    saved = compare.run_comparison(tmp_path, overrides={**small, "batch_size": 16}, device="cuda", **run)
+    assert len(calls) == 9 and calls[-1][1] == "cuda"  # another device: run again (timings differ)
+    assert saved["machine"]["device"] == "cuda"
+
+
 def test_unknown_override_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown setting 'epochs'"):
         run_comparison(tmp_path, overrides={"epochs": 3})

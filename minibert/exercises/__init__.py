@@ -1,4 +1,4 @@
-"""The exercise track: eleven small functions a student writes, graded against the library.
+"""The exercise track: eleven small exercises a student writes, graded against the library.
 
 Each exercise is one file a student fills in, e.g. ``ex04_layer_norm.py``. The files
 start as *stubs* (``minibert/exercises/stubs/``: signature, docstring with the equation,
@@ -177,7 +177,7 @@ def add_arguments(parser) -> None:
     p.add_argument("--exercises", default=None, help="only these, e.g. 3,4,5 or ex03,layer_norm (default: all)")
     p.add_argument("--with-solutions", action="store_true", help="copy the solutions instead (teachers: an answer key)")
     p.add_argument("--force", action="store_true", help="overwrite files already in the folder")
-    sub.add_parser("list", help="the exercises of the track, with expected times")
+    sub.add_parser("list", help="the exercises of the track, with expected times and the paper's sections")
 
 
 def run_from_args(args) -> int:
@@ -186,6 +186,7 @@ def run_from_args(args) -> int:
         print(f"{'id':<5} {'minutes':>7}  {'lessons':<8} title")
         for ex in EXERCISES:
             print(f"{ex.id:<5} {ex.minutes:>7}  {ex.lessons:<8} {ex.title}")
+            print(f"{'':<24}BERT paper, section {ex.paper}")
         print(f"\n{len(EXERCISES)} exercises, about {sum(ex.minutes for ex in EXERCISES) / 60:.0f} hours in all. "
               "Start with: minibert exercise start hw1")
         return 0

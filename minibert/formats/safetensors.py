@@ -31,7 +31,7 @@ from ..backend import to_numpy
 from ..errors import WeightsError
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
-MAX_RANK = 64  # dimensions of a tensor (NumPy's limit): bounds the cost of prod(shape)
+MAX_RANK = 64  # dimensions of a tensor (NumPy 2's limit; NumPy 1's is 32): bounds the cost of prod(shape)
 
 # safetensors dtype name -> NumPy dtype (little-endian). BF16 has no NumPy dtype: it is
 # read as uint16 and widened to float32 (see _decode).

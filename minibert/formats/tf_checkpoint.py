@@ -60,7 +60,7 @@ FOOTER_BYTES = 48
 BLOCK_TRAILER_BYTES = 5  # compression type (1 byte) + masked CRC-32C (4 bytes)
 MAX_INDEX_BYTES = 64 * 2**20  # BERT-Large's index is ~50 KB; anything this big is not an index
 BUNDLE_VERSION = 1  # the tensor-bundle format version this reader understands
-MAX_RANK = 64  # dimensions of a tensor (BERT's have at most 2; NumPy allows 64)
+MAX_RANK = 64  # dimensions of a tensor (BERT's have at most 2; NumPy 2 allows 64, NumPy 1 32)
 
 # TensorFlow DataType enum -> (name, NumPy type code without byte order). bfloat16 has no
 # NumPy dtype: it is read as uint16 and widened to float32 (see _decode).
@@ -322,7 +322,9 @@ class TensorEntry:
 
     @property
     def dtype_name(self) -> str:
-        return (DTYPES.get(self.dtype) or (OTHER_DTYPE_NAMES.get(self.dtype, f"DataType {self.dtype}"),))[0]
+        if self.dtype in DTYPES:
+            return DTYPES[self.dtype][0]
+        return OTHER_DTYPE_NAMES.get(self.dtype, f"DataType {self.dtype}")
 
 
 @dataclass(frozen=True)
@@ -351,9 +353,13 @@ def _parse_header(value: bytes) -> tuple[int, bool]:
         raise _Malformed(f"the header says {num_shards} data shards")
     if endianness not in (0, 1):
         raise _Malformed(f"the header gives an unknown byte order ({endianness})")
-    if min_consumer > BUNDLE_VERSION or BUNDLE_VERSION in _repeated_ints(version, 3, what):
+    bad_consumers = _repeated_ints(version, 3, what)  # reader versions the writer rules out
+    if min_consumer > BUNDLE_VERSION:
         raise _Malformed(f"written by a newer TensorFlow (needs reader version {min_consumer}; "
                          f"minibert reads version {BUNDLE_VERSION})")
+    if BUNDLE_VERSION in bad_consumers:
+        raise _Malformed(f"written by a TensorFlow that rules out readers of version {BUNDLE_VERSION}, "
+                         "minibert's")
     return num_shards, endianness == 1
 
 

@@ -35,8 +35,9 @@ def adamw_step(params, grads, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
     Example (lr = 0.1, first step, both gradients 0.5; "bias" is not decayed):
         >>> params = {"w": np.array([1.0]), "bias": np.array([1.0])}
         >>> grads = {"w": np.array([0.5]), "bias": np.array([0.5])}
-        >>> zeros = {"w": np.zeros(1), "bias": np.zeros(1)}
-        >>> new_params, new_m, new_v = adamw_step(params, grads, dict(zeros), dict(zeros), 1, lr=0.1)
+        >>> m = {"w": np.zeros(1), "bias": np.zeros(1)}      # m and v: arrays of their own
+        >>> v = {"w": np.zeros(1), "bias": np.zeros(1)}      # (an in-place update must not share them)
+        >>> new_params, new_m, new_v = adamw_step(params, grads, m, v, 1, lr=0.1)
         >>> new_params             # w: 1 - 0.1 * 0.01 * 1 - 0.1 * 1 ; bias: 1 - 0.1 * 1
         {'w': array([0.899]), 'bias': array([0.9])}
         >>> new_m, new_v
