@@ -202,6 +202,9 @@ folder), so the encoder pass is paid once. Here, on the dev reviews, in a tempor
               f"{first_seconds / max(second_seconds, 1e-6):,.0f} times faster)")
     difference = float(np.abs(loaded - dev_x["mean"]).max())
     print(f"\nlargest difference between the library's mean features and ours: {difference:.1e}")
+    if difference > 1e-4:  # far above float32 rounding: one of the two is wrong
+        print("FAILED: that is not rounding: the library's mean pooling and this lesson's disagree.")
+        raise SystemExit(1)
     print("(float32 rounding: the library sums the same numbers in a slightly different order.)")
 
     # ------------------------------------------------------------------------------------

@@ -122,7 +122,8 @@ def check_model(model, loss_fn, max_checks_per_param: int | None = 20, seed: int
 
     Args:
         model: a float64 Module whose parameters' ``.grad`` hold the analytic gradient
-            of ``loss_fn()`` (run forward + backward first; dropout off, i.e. eval mode).
+            of ``loss_fn()`` (run forward + backward first; dropout off, i.e. eval mode, or
+            the same masks every time: loss_fn calls ``model.reseed_dropout(k)`` first).
         loss_fn: a function of no arguments returning the scalar loss for the same batch.
         max_checks_per_param: elements per parameter (a seeded random subset).
         names: only these parameter names (default: every trainable one).

@@ -125,6 +125,8 @@ def _classifier_grads(fixtures_dir, ref, device):
     out = model(ref["input_ids"], attention_mask=ref["attention_mask"], token_type_ids=ref["token_type_ids"],
                 labels=labels)
     model.backward()
+    if device == "cuda":  # the work really ran on the GPU
+        assert all(isinstance(p.grad, cp.ndarray) for p in model.parameters())
     return float(to_numpy(out.loss)), {n: to_numpy(p.grad) for n, p in model.named_parameters()}
 
 
@@ -208,6 +210,8 @@ def test_dropout_on_cuda(fixtures_dir, tiny_reference):
     y = to_numpy(layer(cp.ones((500, 1000), dtype=cp.float32)))
     assert abs((y == 0).mean() - 0.1) < 0.005
     np.testing.assert_allclose(y[y != 0], np.float32(1 / 0.9))
+    dx = to_numpy(layer.backward(cp.ones((500, 1000), dtype=cp.float32)))
+    np.testing.assert_array_equal(dx, y)  # the gradient goes through the forward's own mask and scale
 
     ref = tiny_reference
     model = BertForSequenceClassification.from_pretrained(

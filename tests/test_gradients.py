@@ -195,6 +195,38 @@ def test_whole_classifier(hidden_act):
     assert_ok(results)
 
 
+def test_whole_classifier_in_training_mode_with_dropout():
+    """Dropout on (p = 0.1 in every place BERT has it): the same masks for every evaluation
+    of the loss (reseeded before each forward), so finite differences see the function the
+    backward differentiates; a backward that ignored its masks would fail here."""
+    model = tiny_classifier().train()
+    ids, mask, types, labels = tiny_batch()
+
+    def loss():
+        model.reseed_dropout(5)
+        return model(ids, mask, types, labels=labels).loss
+
+    model.zero_grad()
+    train_loss = loss()
+    model.backward()
+    assert_ok(check_model(model, loss, max_checks_per_param=8))
+    assert train_loss != model.eval()(ids, mask, types, labels=labels).loss  # dropout really changed the outputs
+
+
+def test_dropout_layer_drops_scales_and_routes_the_gradient_through_its_mask():
+    from minibert.layers import Dropout
+
+    layer = Dropout(0.2, seed=4)  # a new module is in training mode
+    x = np.ones((400, 500))
+    y = layer(x)
+    dropped = y == 0
+    assert abs(dropped.mean() - 0.2) < 0.005
+    np.testing.assert_allclose(y[~dropped], 1 / 0.8)
+    dy = np.random.default_rng(0).normal(size=x.shape)
+    np.testing.assert_allclose(layer.backward(dy), np.where(dropped, 0.0, dy / 0.8))  # the forward's own mask
+    np.testing.assert_array_equal(layer.eval()(x), x)  # eval mode: the identity
+
+
 def test_gradients_accumulate_until_zero_grad():
     model = tiny_classifier()
     ids, mask, types, labels = tiny_batch()

@@ -45,7 +45,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     steps_done = int((checkpoints / "latest").read_text().strip().split("-")[1])
     print(f"killed after step {steps_done} of {len(expected['losses'])}")
 
-    run(tmp_path / "resumed.npz", checkpoints, "--resume")
+    done = run(tmp_path / "resumed.npz", checkpoints, "--resume")  # (from other random weights: see the helper)
+    assert f"steps run: {len(expected['losses']) - steps_done}" in done.stdout  # only the rest of the run
     resumed = np.load(tmp_path / "resumed.npz")
     assert set(resumed.files) == set(expected.files)
     for name in expected.files:

@@ -13,6 +13,7 @@ import pytest
 from minibert.compare import markdown_tables, run_comparison
 from minibert.data import read_labelled_file, split_dataset, split_of
 from minibert.errors import DataError, DeviceError
+from minibert.model import BertModel
 from minibert.transfer import (Splits, feature_extraction, fine_tune, load_splits, random_init, splits_from_file,
                                subsample, truncate)
 
@@ -60,6 +61,29 @@ def test_fine_tune_and_partial_fine_tune(tiny_splits):
     assert partial.strategy == "partial_fine_tune"
     per_layer = (22_713_216 - 11_918_592 - 147_840) // 6  # (all - embeddings - pooler) / layers
     assert partial.trainable_params == 22_713_986 - 11_918_592 - 4 * per_layer
+
+
+def test_random_init_starts_from_random_weights(tiny_splits, monkeypatch):
+    """The model random_init trains is the pretrained architecture with fresh weights
+    (N(0, 0.02), LayerNorm 1 and 0, biases 0), not the pretrained weights."""
+    import minibert.transfer as transfer
+
+    built = {}
+
+    def capture(name, build_model, *args, **kwargs):
+        built["model"] = build_model()
+        raise RuntimeError("stop: only the model was wanted")
+
+    monkeypatch.setattr(transfer, "_train_classifier", capture)
+    with pytest.raises(RuntimeError, match="only the model"):
+        random_init(tiny_splits, epochs=1, progress=False)
+    params = {n: p.data for n, p in built["model"].named_parameters()}
+    pretrained = BertModel.from_pretrained().state_dict()
+    words = params["bert.embeddings.word_embeddings.weight"]
+    assert abs(words.std() - 0.02) < 0.001
+    assert not np.allclose(words, pretrained["embeddings.word_embeddings.weight"])
+    assert np.all(params["bert.encoder.layer.0.output.LayerNorm.weight"] == 1)
+    assert np.all(params["bert.encoder.layer.0.attention.self.query.bias"] == 0)
 
 
 def test_random_init_trains_the_whole_architecture(tiny_splits):
