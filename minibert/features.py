@@ -128,9 +128,9 @@ def cached_features(model, tokenizer, texts, pooling: str = "mean", max_length: 
 
     The file name is a digest of (weights, texts, pooling, max_length, dtype, casing):
     change any of them and the features are computed afresh. max_length defaults to 64
-    here, as the transfer strategies use it (embed_texts' own default is 128). Pass ``fingerprint`` (weights_fingerprint)
-    to avoid hashing the weights again for every split; ``refresh=True`` recomputes (and
-    rewrites) them even when cached.
+    here, as the transfer strategies use it (embed_texts' own default is 128). Pass
+    ``fingerprint`` (weights_fingerprint) to avoid hashing the weights again for every
+    split; ``refresh=True`` recomputes (and rewrites) them even when cached.
     """
     path = features_cache_file(model, tokenizer, texts, pooling, max_length, folder, fingerprint)
     if path.is_file() and not refresh:

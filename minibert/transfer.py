@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import TextDataset, load_movie_reviews, read_labelled_file, split_dataset
+from .data import TextDataset, encode_texts, load_movie_reviews, read_labelled_file, split_dataset
 from .errors import ConfigError, DataError, MinibertWarning
 from .features import cached_features, features_cache_file, weights_fingerprint
 from .heads import MLPHead, SoftmaxHead, head_predict, train_head
@@ -240,14 +240,17 @@ def feature_extraction(splits: Splits, weights=None, pooling: str = "mean", head
     with measure() as m:
         encoder = BertModel.from_pretrained(weights, device=device).eval()
         fingerprint = weights_fingerprint(encoder)
-        # The splits whose features the encoder will compute now (the others come from the cache).
-        computed = [d for d in (splits.train, splits.dev, splits.test) if refresh_cache or not features_cache_file(
-            encoder, tokenizer, d.texts, pooling, max_length, cache_folder, fingerprint).is_file()]
+        def cached(data):
+            return features_cache_file(encoder, tokenizer, data.texts, pooling, max_length, cache_folder,
+                                       fingerprint).is_file()
+
+        # The splits whose features the encoder computes now; the others come from the cache.
+        computed = [d for d in (splits.train, splits.dev, splits.test) if refresh_cache or not cached(d)]
         start = time.perf_counter()
         feats = split_features(encoder, tokenizer, splits, pooling, max_length, cache_folder, progress,
                                fingerprint, refresh=refresh_cache)
         extract_s = time.perf_counter() - start
-        n_tokens = sum(len(tokenizer.encode(t, max_length=max_length, truncation=True)) for d in computed for t in d.texts)
+        n_tokens = sum(len(ids) for d in computed for ids in encode_texts(tokenizer, d.texts, max_length))
         dim, C = feats["train"].shape[1], splits.num_labels
         model = SoftmaxHead(dim, C, seed) if head == "softmax" else MLPHead(dim, C, seed=seed)
         history = train_head(model, feats["train"], splits.train.labels, epochs, lr, batch_size, weight_decay, seed,
